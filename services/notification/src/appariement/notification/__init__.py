@@ -1,0 +1,1 @@
+"""Appariement notification service."""

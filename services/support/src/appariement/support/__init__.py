@@ -1,0 +1,1 @@
+"""Appariement support service."""
