@@ -1,0 +1,1 @@
+"""Tests of the pure matching engine (a package so that helpers import relatively)."""
