@@ -1,0 +1,210 @@
+"""`appariement-match`: solve, check and generate instances from the command line.
+
+The only module of the engine that touches files: ops scripts and auditors run exactly
+the engine the matching service runs, on the same JSON formats.
+
+Exit codes: 0 success, 1 violations found by ``check``, 2 unusable input (unreadable
+file, invalid instance or result, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from appariement.matching.engine import Instance, InvalidInstance, Result, check, solve
+from appariement.matching.engine.generator import generate
+
+
+class UnusableInputError(Exception):
+    """A file the command cannot work from; the message says which and why."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help or bad arguments: argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except UnusableInputError as exc:
+        print(f"erreur: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="appariement-match",
+        description="Moteur d'appariement : résoudre, vérifier, générer des instances.",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("solve", help="apparier une instance et écrire le résultat")
+    p.add_argument("instance", type=Path, metavar="INSTANCE.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", choices=["optimal", "deferred_acceptance"], default="optimal")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S")
+    p.add_argument("--workers", type=int, default=None, metavar="N")
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="RESULT.json")
+    p.set_defaults(command=_solve)
+
+    p = sub.add_parser("check", help="vérifier un résultat (capacités, acceptabilité, stabilité)")
+    p.add_argument("instance", type=Path, metavar="INSTANCE.json")
+    p.add_argument("result", type=Path, metavar="RESULT.json")
+    p.set_defaults(command=_check)
+
+    p = sub.add_parser("generate", help="générer une instance synthétique réaliste")
+    p.add_argument("--candidates", type=int, required=True, metavar="N")
+    p.add_argument("--posts", type=int, required=True, metavar="M")
+    p.add_argument("--partitions", type=int, default=1, metavar="K")
+    p.add_argument("--places", type=int, default=None, metavar="P")
+    p.add_argument("--wishes-per-candidate", type=_wish_range, default=(10, 30), metavar="A-B")
+    p.add_argument("--seed", type=int, default=0)
+    ties = p.add_mutually_exclusive_group()
+    ties.add_argument("--ties", dest="ties", action="store_true", default=True)
+    ties.add_argument("--strict", dest="ties", action="store_false")
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE")
+    p.set_defaults(command=_generate)
+    return parser
+
+
+def _wish_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"attendu A-B (ex. 10-30), reçu {text!r}") from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"attendu 1 <= A <= B, reçu {text!r}")
+    return bounds
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise UnusableInputError(f"{path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UnusableInputError(f"{path}: JSON invalide ({exc})") from None
+
+
+def _read_instance(path: Path) -> Instance:
+    try:
+        return Instance.from_dict(_read_json(path))
+    except InvalidInstance as exc:
+        raise UnusableInputError(f"{path}: instance invalide: {exc}") from None
+
+
+def _write_json(data: Any, path: Path | None, *, indent: int | None) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=indent) + "\n"
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+
+
+def _solve(args: argparse.Namespace) -> int:
+    inst = _read_instance(args.instance)
+    options: dict[str, Any] = {
+        "seed": args.seed,
+        "time_limit_s": args.time_limit,
+        "method": args.method,
+        "workers": args.workers,
+    }
+    bar = _ProgressLine(sys.stderr)
+    if "progress" in inspect.signature(solve).parameters:
+        options["progress"] = bar.update
+    started = time.perf_counter()
+    try:
+        res = solve(inst, **options)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - started
+    _write_json(res.to_dict(), args.output, indent=2)
+    print(_summary(res, elapsed), file=sys.stderr)
+    return 0
+
+
+def _summary(res: Result, elapsed: float) -> str:
+    objective = res.report["objective"]
+    parts = res.report["partitions"]
+    total = len(res.assignments) + len(res.unassigned)
+    proven = sum(1 for p in parts if p["proven_optimal"])
+    return (
+        f"affectés {objective['assigned']}/{total} · "
+        f"couples parfaits {objective['perfect_couples']} · "
+        f"partitions prouvées optimales {proven}/{len(parts)} · "
+        f"{elapsed:.1f} s"
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    inst = _read_instance(args.instance)
+    try:
+        res = Result.from_dict(_read_json(args.result))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnusableInputError(f"{args.result}: résultat invalide: {exc}") from None
+    violations = check(inst, res)
+    for v in violations:
+        print(f"{v.kind}: {v.message}")
+    if violations:
+        print(f"{len(violations)} violation(s)", file=sys.stderr)
+        return 1
+    print("aucune violation", file=sys.stderr)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    try:
+        data = generate(
+            candidates=args.candidates,
+            posts=args.posts,
+            partitions=args.partitions,
+            wishes_per_candidate=args.wishes_per_candidate,
+            seed=args.seed,
+            ties=args.ties,
+            places=args.places,
+        )
+    except ValueError as exc:
+        raise UnusableInputError(str(exc)) from None
+    _write_json(data, args.output, indent=None)
+    return 0
+
+
+class _ProgressLine:
+    """One stderr line over the partitions, rewritten in place; silent when not a terminal."""
+
+    def __init__(self, stream: TextIO, *, min_seconds: float = 1.0) -> None:
+        self._stream = stream
+        self._active = stream.isatty()
+        self._started = time.perf_counter()
+        self._min_seconds = min_seconds  # short runs show no bar at all
+        self._shown = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self._active or time.perf_counter() - self._started < self._min_seconds:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "█" * filled + "·" * (width - filled)
+        self._stream.write(f"\rpartitions {bar} {done}/{total}")
+        self._stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
