@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from appariement.common.events.base import IntegrationEvent
+from appariement.common.events.envelope import EventEnvelope
 from appariement.common.events.registry import model_for, register
 from appariement.common.events.topics import TopicSpec, ensure_topics
 
@@ -30,6 +32,38 @@ class ProbeEvent(IntegrationEvent):
     key: str
     seq: int
     fail: bool = False
+    delay_ms: int = 0
+
+
+PROBE_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS probe_applied (
+    id bigserial PRIMARY KEY,
+    event_id uuid NOT NULL,
+    key text NOT NULL,
+    seq int NOT NULL
+)
+"""
+"""Effects of :func:`apply_probe`; deliberately no unique key: a double effect shows."""
+
+
+async def apply_probe(conn: asyncpg.Connection, event: ProbeEvent, envelope: EventEnvelope) -> None:
+    """The tests' handler: record the effect, optionally slowly, or fail on demand."""
+    if event.fail:
+        raise RuntimeError(f"probe {event.key}/{event.seq} fails on purpose")
+    await conn.execute(
+        "INSERT INTO probe_applied (event_id, key, seq) VALUES ($1, $2, $3)",
+        envelope.id,
+        event.key,
+        event.seq,
+    )
+    if event.delay_ms:
+        await asyncio.sleep(event.delay_ms / 1000)
+
+
+def probe_bytes(key: str, seq: int, **fields: Any) -> tuple[EventEnvelope, bytes]:
+    """An enveloped :class:`ProbeEvent` ready for :func:`publish_raw`."""
+    envelope = EventEnvelope.wrap(ProbeEvent(key=key, seq=seq, **fields))
+    return envelope, envelope.to_bytes()
 
 
 if model_for(ProbeEvent.event_type, ProbeEvent.version) is None:
