@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory figures, printed rather than asserted (DESIGN.md §5)."""

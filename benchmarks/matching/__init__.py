@@ -1,0 +1,1 @@
+"""Matching engine benchmarks: `python -m benchmarks.matching [--quick]`."""

@@ -1,0 +1,95 @@
+"""`python -m benchmarks.matching [--quick] [--workers N] [--seed S] [--only NAME ...]`.
+
+Each scenario runs in a child process (``--scenario NAME`` prints its figures as JSON) so
+that one scenario's memory does not count in another's; this process only prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+from .scenarios import SCENARIOS
+
+GIB = 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.matching")
+    parser.add_argument("--quick", action="store_true", help="smaller instances (a smoke run)")
+    parser.add_argument("--workers", type=int, default=2, help="processes for solve (default 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    options = {"quick": args.quick, "seed": args.seed, "workers": args.workers}
+    if args.scenario:
+        print(json.dumps(SCENARIOS[args.scenario](**options)))
+        return 0
+    figures: dict[str, dict[str, Any]] = {}
+    for name in args.only:
+        print(f"… {name}", file=sys.stderr, flush=True)
+        child = [sys.executable, "-m", "benchmarks.matching", "--scenario", name]
+        child += ["--workers", str(args.workers), "--seed", str(args.seed)]
+        child += ["--quick"] if args.quick else []
+        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+        figures[name] = json.loads(out.strip().splitlines()[-1])
+    _print(figures)
+    return 0
+
+
+def _print(figures: dict[str, dict[str, Any]]) -> None:
+    if "strict" in figures:
+        f = figures["strict"]
+        ours = f["ours_parse_s"] + f["ours_solve_s"]
+        theirs = f["theirs_build_s"] + f["theirs_solve_s"]
+        print(
+            f"\n1. Strict preferences: {f['candidates']:,} candidates, {f['posts']:,} posts "
+            f"({f['places']:,} places), 10 wishes each"
+        )
+        print(
+            f"   ours (deferred acceptance): {ours:.3f} s "
+            f"(parse {f['ours_parse_s']:.3f} + solve {f['ours_solve_s']:.3f})"
+        )
+        print(
+            f"   matching 1.4.3 HospitalResident: {theirs:.3f} s "
+            f"(build {f['theirs_build_s']:.3f} + solve {f['theirs_solve_s']:.3f})"
+        )
+        print(f"   ratio: {theirs / ours:.1f}× faster (target ≥ 20×)")
+        print(f"   identical assignments: {'yes' if f['identical'] else 'NO'}")
+    national = {k: v for k, v in figures.items() if k.startswith("national")}
+    for name, f in national.items():
+        o = f["objective"]
+        print(
+            f"\n2. {name}: {f['candidates']:,} candidates, {f['places']:,} places, "
+            f"{f['partitions']} partitions (largest {f['largest_partition']}), "
+            f"{f['wishes']:,} wishes, {f['workers']} workers"
+        )
+        target = "≤ 20 s" if f["method"] == "optimal" else "≤ 2 s"
+        print(
+            f"   solve {f['solve_s']:.2f} s (target {target}; + parse {f['parse_s']:.2f} s; "
+            f"slowest partition {f['slowest_partition_s']:.2f} s)"
+        )
+        print(
+            f"   peak memory {f['peak_mib']:.0f} MiB sampled over the process tree, "
+            f"{f['rusage_mib']:.0f} MiB by getrusage self+largest child (target ≤ 1 GiB)"
+        )
+        share = 100 * f["proven"] / f["partitions"]
+        print(f"   proven optimal: {f['proven']}/{f['partitions']} partitions ({share:.1f} %)")
+        print(
+            f"   objective: assigned {o['assigned']:,}, perfect couples {o['perfect_couples']:,}, "
+            f"hearts {o['total_hearts']:,}, sum of ranks {o['sum_of_ranks']:,}"
+        )
+    if {"national-optimal", "national-deferred_acceptance"} <= national.keys():
+        a = national["national-optimal"]["objective"]
+        b = national["national-deferred_acceptance"]["objective"]
+        print("\n   optimal − deferred acceptance:")
+        for key in ("assigned", "perfect_couples", "total_hearts", "sum_of_ranks"):
+            print(f"     {key}: {a[key]:,} vs {b[key]:,} ({a[key] - b[key]:+,})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

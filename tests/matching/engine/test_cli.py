@@ -1,0 +1,153 @@
+"""`appariement-match`: generate, solve and check through files, with honest exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appariement.matching.engine.cli import main
+
+SCRIPT = Path(sys.executable).parent / "appariement-match"
+
+
+def _generate(tmp_path: Path, *extra: str) -> Path:
+    path = tmp_path / "instance.json"
+    argv = ["generate", "--candidates", "120", "--posts", "70", "--partitions", "4"]
+    argv += ["--wishes-per-candidate", "3-8", "--seed", "5", *extra, "-o", str(path)]
+    assert main(argv) == 0
+    return path
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_generate_writes_the_requested_instance(tmp_path: Path) -> None:
+    d = _read(_generate(tmp_path))
+    assert len(d["candidates"]) == 120
+    assert len(d["posts"]) == 70
+    assert len({c["partition"] for c in d["candidates"]}) == 4
+    strict = _read(_generate(tmp_path, "--strict"))
+    hearts: dict[str, list[int]] = {}
+    for w in strict["wishes"]:
+        hearts.setdefault(w["candidate"], []).append(w["hearts"])
+    assert all(len(set(h)) == len(h) for h in hearts.values())
+
+
+def test_generate_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    first = _generate(tmp_path).read_bytes()
+    assert _generate(tmp_path).read_bytes() == first
+
+
+def test_solve_writes_a_result_that_check_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = _generate(tmp_path)
+    result = tmp_path / "result.json"
+    assert main(["solve", str(instance), "--seed", "3", "--workers", "1", "-o", str(result)]) == 0
+    summary = capsys.readouterr().err
+    r = _read(result)
+    assert set(r) == {"assignments", "unassigned", "report"}
+    assert len(r["assignments"]) + len(r["unassigned"]) == 120
+    assert r["report"]["seed"] == 3
+    assert r["report"]["method"] == "optimal"
+    assert f"affectés {len(r['assignments'])}/120" in summary
+    assert "partitions prouvées optimales 4/4" in summary
+    assert main(["check", str(instance), str(result)]) == 0
+
+
+def test_solve_with_deferred_acceptance_records_the_method(tmp_path: Path) -> None:
+    instance = _generate(tmp_path)
+    result = tmp_path / "result.json"
+    argv = ["solve", str(instance), "--method", "deferred_acceptance", "--workers", "1"]
+    assert main([*argv, "-o", str(result)]) == 0
+    assert _read(result)["report"]["method"] == "deferred_acceptance"
+
+
+def _single_post_instance(tmp_path: Path) -> Path:
+    d = {
+        "posts": [{"id": "p1", "capacity": 1, "subdivision": "Lyon"}],
+        "candidates": [{"id": "d1", "subdivision": "Lyon"}, {"id": "d2", "subdivision": "Lyon"}],
+        "wishes": [
+            {"candidate": "d1", "post": "p1", "hearts": 5},
+            {"candidate": "d2", "post": "p1", "hearts": 5},
+        ],
+        "rankings": [
+            {"post": "p1", "candidate": "d1", "rank": 1},
+            {"post": "p1", "candidate": "d2", "rank": 2},
+        ],
+    }
+    path = tmp_path / "single.json"
+    path.write_text(json.dumps(d), encoding="utf-8")
+    return path
+
+
+def test_check_exits_1_and_names_the_blocking_pair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = _single_post_instance(tmp_path)
+    result = tmp_path / "result.json"
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 0
+    r = _read(result)
+    assert r["assignments"] == [{"candidate": "d1", "post": "p1"}]
+    # p1 ranks d1 first, so giving the place to d2 is unstable.
+    r["assignments"] = [{"candidate": "d2", "post": "p1"}]
+    r["unassigned"] = [{"candidate": "d1", "reason": "outranked"}]
+    result.write_text(json.dumps(r), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", str(instance), str(result)]) == 1
+    out = capsys.readouterr().out
+    assert "blocking_pair" in out
+    assert "d1" in out
+
+
+def test_invalid_instance_exits_2_with_the_offending_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = _read(_single_post_instance(tmp_path))
+    d["wishes"].append({"candidate": "d1", "post": "p9", "hearts": 1})
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d), encoding="utf-8")
+    assert main(["solve", str(bad), "-o", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "instance invalide" in err
+    assert "p9" in err
+    assert not (tmp_path / "r.json").exists()
+    assert main(["check", str(bad), str(bad)]) == 2
+
+
+def test_unreadable_files_and_bad_arguments_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["solve", str(tmp_path / "missing.json")]) == 2
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json", encoding="utf-8")
+    assert main(["solve", str(garbage)]) == 2
+    assert "JSON invalide" in capsys.readouterr().err
+    argv = ["generate", "--candidates", "5", "--posts", "5", "--wishes-per-candidate", "9-3"]
+    assert main(argv) == 2
+    assert main(["solve"]) == 2
+
+
+def test_console_script_runs_generate_solve_and_check(tmp_path: Path) -> None:
+    instance, result = tmp_path / "i.json", tmp_path / "r.json"
+    generate = [str(SCRIPT), "generate", "--candidates", "40", "--posts", "25"]
+    generate += ["--partitions", "2", "--wishes-per-candidate", "2-5", "-o", str(instance)]
+    subprocess.run(generate, check=True, timeout=60)
+    solved = subprocess.run(
+        [str(SCRIPT), "solve", str(instance), "--workers", "1", "-o", str(result)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert solved.returncode == 0, solved.stderr
+    assert "couples parfaits" in solved.stderr
+    checked = subprocess.run(
+        [str(SCRIPT), "check", str(instance), str(result)], capture_output=True, timeout=60
+    )
+    assert checked.returncode == 0
