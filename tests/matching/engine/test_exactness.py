@@ -23,9 +23,10 @@ TIE_INSTANCES = 2000
 STRICT_INSTANCES = 600
 
 
-def _fail(d: dict[str, Any], fails: Callable[[dict[str, Any]], bool], what: str) -> str:
-    minimal = shrink(d, fails)
-    return f"{what}; minimal instance:\n{json.dumps(minimal, sort_keys=True)}"
+def _fail(d: dict[str, Any], gap: Callable[[dict[str, Any]], str | None]) -> str:
+    """Failure message: the gap on a shrunk, minimal instance, ready for a regression test."""
+    minimal = shrink(d, lambda e: gap(e) is not None)
+    return f"{gap(minimal)}; minimal instance:\n{json.dumps(minimal, sort_keys=True)}"
 
 
 def _objective_dict(obj: tuple[int, int, int, int]) -> dict[str, int]:
@@ -65,7 +66,7 @@ def test_optimal_solver_reaches_the_brute_force_optimum_on_tiny_instances_with_t
     for _ in range(TIE_INSTANCES):
         d = tiny_instance(rng)
         gap = _optimal_gap(d)
-        assert gap is None, _fail(d, lambda e: _optimal_gap(e) is not None, gap)
+        assert gap is None, _fail(d, _optimal_gap)
 
 
 def _checker_gap(d: dict[str, Any]) -> str | None:
@@ -87,7 +88,7 @@ def test_check_flags_every_unstable_matching_and_accepts_every_stable_one() -> N
     for _ in range(TIE_INSTANCES // 4):
         d = tiny_instance(rng)
         gap = _checker_gap(d)
-        assert gap is None, _fail(d, lambda e: _checker_gap(e) is not None, gap)
+        assert gap is None, _fail(d, _checker_gap)
 
 
 def test_check_flags_capacity_unacceptable_and_unknown_ids() -> None:
@@ -131,7 +132,7 @@ def test_deferred_acceptance_is_candidate_optimal_with_strict_preferences() -> N
     for _ in range(STRICT_INSTANCES):
         d = tiny_instance(rng, strict=True)
         gap = _deferred_acceptance_gap(d)
-        assert gap is None, _fail(d, lambda e: _deferred_acceptance_gap(e) is not None, gap)
+        assert gap is None, _fail(d, _deferred_acceptance_gap)
 
 
 def test_deferred_acceptance_with_ties_is_weakly_stable() -> None:
