@@ -6,11 +6,14 @@ KAFKA_ENABLE_IDEMPOTENCE=false in stack.env.
 """
 
 import asyncio
+import contextlib
 import importlib.util
+import logging
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -72,6 +75,23 @@ def start(
 
 async def wait_ready(bootstrap: str, proc: subprocess.Popen[bytes] | None, within: float) -> None:
     """Poll until the broker answers a metadata request."""
+    with _quiet_aiokafka():
+        await _poll_ready(bootstrap, proc, within)
+
+
+@contextlib.contextmanager
+def _quiet_aiokafka() -> Iterator[None]:
+    """aiokafka logs an ERROR per refused connection: expected while the broker starts."""
+    logger = logging.getLogger("aiokafka")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+async def _poll_ready(bootstrap: str, proc: subprocess.Popen[bytes] | None, within: float) -> None:
     deadline = time.monotonic() + within
     last_error: Exception | None = None
     while time.monotonic() < deadline:

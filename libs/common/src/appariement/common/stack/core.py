@@ -259,6 +259,35 @@ def recorded_env(var_dir: Path) -> dict[str, str] | None:
     return read_env(path) if path.exists() else None
 
 
+async def healthy_recorded_stack(var_dir: Path) -> StackInfo | None:
+    """The stack a detached `up` started in `var_dir`, if all its servers still answer."""
+    env = recorded_env(var_dir)
+    records = processes.read_records(var_dir / "run")
+    alive = {r.name: r for r in records if r.is_alive()}
+    if env is None or not alive or len(alive) < len(records):
+        return None
+    try:
+        await asyncio.gather(
+            postgres.wait_ready(env["DATABASE_URL"], None, 3.0),
+            broker.wait_ready(env["KAFKA_BOOTSTRAP_SERVERS"], None, 3.0),
+            smtp_sink.wait_ready(env["SMTP_HOST"], int(env["SMTP_PORT"]), None, 3.0),
+        )
+    except (KeyError, ValueError, TimeoutError, RuntimeError):
+        return None
+    broker_record = alive.get(broker.NAME)
+    return StackInfo(
+        database_url=env["DATABASE_URL"],
+        kafka_bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        kafka_enable_idempotence=env.get("KAFKA_ENABLE_IDEMPOTENCE", "true") == "true",
+        smtp_host=env["SMTP_HOST"],
+        smtp_port=int(env["SMTP_PORT"]),
+        maildir=Path(env.get("MAILDIR", str(var_dir / "mail"))),
+        env=env,
+        broker_pid=broker_record.pid if broker_record is not None else None,
+        var_dir=var_dir,
+    )
+
+
 def stop_recorded_stack(var_dir: Path) -> list[str]:
     """Stop the servers recorded under `var_dir/run` (`down`); return their names."""
     var_dir = var_dir.resolve()

@@ -228,12 +228,15 @@ def _wait_gone(
     return False
 
 
-def reap_leftovers(run_dir: Path) -> list[str]:
-    """Stop processes a previous, killed run left behind and drop stale pid files."""
+def reap_leftovers(run_dir: Path, *, prefix: str = "") -> list[str]:
+    """Stop processes a previous, killed run left behind and drop stale pid files
+    (only those whose name starts with `prefix`)."""
     stopped: list[str] = []
     for record in read_records(run_dir):
+        if not record.name.startswith(prefix):
+            continue
         if record.is_alive():
-            log.info("leftover_process_stopped", name=record.name, pid=record.pid)
+            log.info("process_stopped", name=record.name, pid=record.pid)
             stop_process(record)
             stopped.append(record.name)
         forget(run_dir, record.name)

@@ -1,0 +1,242 @@
+"""`make run`: the backing servers, every service that exists, the demo campaign, one table.
+
+Each service runs as `python -m appariement.<service>` with the stack's settings in its
+environment, in its own process group (so the terminal's Ctrl-C reaches only us and we stop
+things in order: services first, then the servers) and dies with us if we are killed.
+"""
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, cast
+
+import httpx
+import structlog
+
+from appariement.common.stack import processes
+from appariement.common.stack.core import RunningStack, healthy_recorded_stack, start_stack
+from appariement.common.stack.info import StackInfo
+
+log = structlog.get_logger(__name__)
+
+#: Service name -> default port (the conventions of issue 2; services keep fixed defaults).
+SERVICES: dict[str, int] = {
+    "identity": 8001,
+    "campaign": 8002,
+    "candidature": 8003,
+    "matching": 8004,
+    "notification": 8005,
+    "support": 8006,
+}
+DEMO_MODULE = "appariement.campaign.demo"
+_SERVICE_PREFIX = "service-"
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    popen: subprocess.Popen[bytes] | None = None
+    status: str = "skipped"
+    note: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def service_available(name: str) -> bool:
+    """A service can be launched once its package has a `__main__` module."""
+    try:
+        return importlib.util.find_spec(f"appariement.{name}.__main__") is not None
+    except ImportError:
+        return False
+
+
+def parse_services(spec: str) -> dict[str, int]:
+    """`identity,campaign` or `identity:9001` -> {name: port} (default ports when omitted)."""
+    chosen: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, port = item.partition(":")
+        if not port and name not in SERVICES:
+            raise ValueError(f"unknown service {name!r}: give its port as {name}:PORT")
+        chosen[name] = int(port) if port else SERVICES[name]
+    return chosen
+
+
+async def run(
+    var_dir: Path,
+    *,
+    environ: Mapping[str, str],
+    services: Mapping[str, int] = SERVICES,
+    health_within: float = 60.0,
+) -> None:
+    """Run until cancelled (Ctrl-C, SIGTERM), then stop everything we started.
+
+    `var_dir` must be absolute; `services` maps `appariement.<name>` to the port it serves.
+    """
+    run_dir = var_dir / "run"
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:  # also when started with SIGINT ignored (`cmd &` in a script)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+    started: list[Service] = []
+    running: RunningStack | None = None
+    log_files: list[IO[bytes]] = []
+    try:
+        processes.reap_leftovers(run_dir, prefix=_SERVICE_PREFIX)
+        info = await healthy_recorded_stack(var_dir)
+        if info is None:
+            running = await start_stack(var_dir, attached=True, environ=environ)
+            info = running.info
+        else:
+            log.info("stack_reused", hint="started by `make stack`; `... stack down` stops it")
+        env = {**environ, **info.env}
+        for name, port in services.items():
+            service = Service(name, port)
+            started.append(service)
+            if not service_available(name):
+                service.note = f"appariement.{name} has no __main__ yet"
+                log.warning("service_skipped", service=name, reason=service.note)
+                continue
+            handle = (var_dir / "log" / f"{name}.log").open("ab")
+            log_files.append(handle)
+            service.popen = processes.spawn(
+                _SERVICE_PREFIX + name,
+                [sys.executable, "-m", f"appariement.{name}"],
+                run_dir=run_dir,
+                log_file=handle,
+                env=env,
+                attached=True,
+            )
+            service.status = "starting"
+        await asyncio.gather(*(_wait_healthy(s, health_within) for s in started if s.popen))
+        await _load_demo(info.env)
+        sys.stdout.write(summary(info, started, var_dir))
+        sys.stdout.flush()
+        await _watch(started)
+    finally:
+        # A second Ctrl-C must not cut the clean-up short and leave orphans.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_services(started, run_dir)
+        for log_file in log_files:
+            log_file.close()
+        if running is not None:
+            running.stop()
+        sys.stdout.write("Tout est arrêté.\n")
+
+
+async def _wait_healthy(service: Service, within: float) -> None:
+    assert service.popen is not None
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if service.popen.poll() is not None:
+                service.status = "failed"
+                service.note = f"exited with code {service.popen.returncode}, see its log"
+                log.error("service_failed", service=service.name, code=service.popen.returncode)
+                return
+            with contextlib.suppress(httpx.HTTPError):
+                response = await client.get(f"{service.url}/healthz")
+                if response.status_code == 200:
+                    service.status = "healthy"
+                    return
+            await asyncio.sleep(0.2)
+    service.status = "unhealthy"
+    service.note = f"no healthy /healthz within {within:.0f}s"
+    log.error("service_unhealthy", service=service.name, url=f"{service.url}/healthz")
+
+
+async def _load_demo(settings_env: dict[str, str]) -> None:
+    """The campaign issue provides `appariement.campaign.demo.load_demo`; until then, nothing."""
+    try:
+        if importlib.util.find_spec(DEMO_MODULE) is None:
+            return
+    except ImportError:
+        return
+    module = importlib.import_module(DEMO_MODULE)
+    load_demo = cast(
+        Callable[[dict[str, str]], Awaitable[None]] | None, getattr(module, "load_demo", None)
+    )
+    if load_demo is None or not inspect.iscoroutinefunction(load_demo):
+        log.warning("demo_skipped", reason=f"{DEMO_MODULE} has no async load_demo(settings_env)")
+        return
+    try:
+        await load_demo(dict(settings_env))
+        log.info("demo_loaded")
+    except Exception:
+        log.exception("demo_failed")
+
+
+async def _watch(services: list[Service]) -> None:
+    """Wait for Ctrl-C; meanwhile report a service that dies (it is not restarted)."""
+    reported: set[str] = set()
+    while True:
+        for service in services:
+            code = service.popen.poll() if service.popen is not None else None
+            if code is not None and service.name not in reported:
+                reported.add(service.name)
+                log.error("service_exited", service=service.name, code=code)
+        await asyncio.sleep(1.0)
+
+
+def _stop_services(services: list[Service], run_dir: Path) -> None:
+    live = [s for s in services if s.popen is not None and s.popen.poll() is None]
+    for service in live:  # signal all first, then wait: they stop in parallel
+        assert service.popen is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(service.popen.pid, signal.SIGTERM)
+    for service in services:
+        if service.popen is None:
+            continue
+        record = processes.ProcessRecord(
+            name=_SERVICE_PREFIX + service.name,
+            pid=service.popen.pid,
+            start_ticks=None,
+            stop_signal=signal.SIGTERM,
+        )
+        processes.stop_process(record, popen=service.popen, timeout=10.0)
+        processes.forget(run_dir, record.name)
+
+
+def summary(info: StackInfo, services: list[Service], var_dir: Path) -> str:
+    """The table `make run` prints once everything is up."""
+    rows = [("service", "état", "API", "documentation OpenAPI")]
+    for s in services:
+        if s.status == "healthy":
+            rows.append((s.name, "prêt", s.url, f"{s.url}/docs"))
+        else:
+            rows.append((s.name, s.status, s.note, ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["", "Appariement tourne :"]
+    for index, row in enumerate(rows):
+        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+        if index == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    lines += [
+        "",
+        f"  Boîte aux lettres (Maildir) : {info.maildir}",
+        f"  DATABASE_URL                : {info.database_url}",
+        f"  Broker Kafka (Tansu)        : {info.kafka_bootstrap_servers}",
+        f"  SMTP                        : {info.smtp_host}:{info.smtp_port}",
+        f"  Réglages pour vos outils    : {var_dir / 'stack.env'}",
+        f"  Journaux                    : {var_dir / 'log'}",
+        "",
+        "Ctrl-C arrête tout.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""The stack's own promises: the broker can be paused and resumed; external servers are used,
+not started."""
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from appariement.common.stack import StackInfo, start_stack
+
+
+async def test_paused_broker_answers_nothing_until_resumed(stack: StackInfo, unique_name) -> None:  # type: ignore[no-untyped-def]
+    topic = unique_name("pause")
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        enable_idempotence=stack.kafka_enable_idempotence,
+        request_timeout_ms=30000,
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"before")
+        stack.pause_broker()
+        try:
+            delivery = await producer.send(topic, b"while paused")
+            done, _ = await asyncio.wait({delivery}, timeout=1.0)
+            assert not done, "a paused broker acknowledged a message"
+        finally:
+            stack.resume_broker()
+        metadata = await asyncio.wait_for(delivery, timeout=20)
+        assert metadata.offset == 1
+    finally:
+        await producer.stop()
+
+
+async def test_servers_named_in_the_environment_are_used_not_started(
+    stack: StackInfo, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    environ = {
+        "DATABASE_URL": stack.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
+        "SMTP_HOST": stack.smtp_host,
+        "SMTP_PORT": str(stack.smtp_port),
+    }
+
+    running = await start_stack(tmp_path / "var", environ=environ)
+    try:
+        assert running.children == {}
+        assert running.info.database_url == stack.database_url
+        assert running.info.kafka_bootstrap_servers == stack.kafka_bootstrap_servers
+        assert running.info.kafka_enable_idempotence is True  # real Kafka's default
+        assert running.info.env["SMTP_PORT"] == str(stack.smtp_port)
+        assert not (tmp_path / "var" / "postgres").exists()
+        with pytest.raises(RuntimeError, match="external"):
+            running.info.pause_broker()
+    finally:
+        running.stop()
