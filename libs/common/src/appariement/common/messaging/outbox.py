@@ -41,6 +41,7 @@ async def publish(
     correlation_id: str | None = None,
     causation_id: str | None = None,
     caused_by: EventEnvelope | None = None,
+    topic: str | None = None,
 ) -> EventEnvelope:
     """Write ``event`` to the outbox in the caller's open transaction; returns its envelope.
 
@@ -58,7 +59,7 @@ async def publish(
         correlation_id=correlation_id or _context_value("correlation_id"),
         causation_id=causation_id or _context_value("event_id"),
     )
-    await publish_envelope(conn, envelope, topic=event.topic)
+    await publish_envelope(conn, envelope, topic=topic or event.topic)
     return envelope
 
 

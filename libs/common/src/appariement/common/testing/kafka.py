@@ -20,6 +20,9 @@ from appariement.common.events.envelope import EventEnvelope
 from appariement.common.events.registry import model_for, register
 from appariement.common.events.topics import TopicSpec, ensure_topics
 
+TEST_SESSION_TIMEOUT_MS = 3000
+"""Consumer session timeout in tests: Tansu answers a JoinGroup after half of it."""
+
 
 class ProbeEvent(IntegrationEvent):
     """Test-only event: ``seq`` orders a key's events, ``fail`` asks the handler to raise."""
