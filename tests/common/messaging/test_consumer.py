@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from appariement.common.messaging import dead_letters as dl
-from appariement.common.messaging.consumer import IdempotentConsumer
+from appariement.common.messaging.consumer import IdempotentConsumer, TopicsMissingError
 from appariement.common.stack.info import StackInfo
 from appariement.common.testing.kafka import (
     TEST_SESSION_TIMEOUT_MS,
@@ -178,3 +179,32 @@ async def _gt(count: Callable[[], Any], threshold: int) -> bool:
 
 async def _distinct_is(pool: asyncpg.Pool, total: int) -> bool:
     return bool(await pool.fetchval("SELECT count(DISTINCT seq) FROM probe_applied") == total)
+
+
+async def test_consumer_refuses_to_start_on_a_topic_that_was_never_created(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, unique_name: Any
+) -> None:
+    (dlq,) = await topics("dlq")
+    consumer = consumer_for(stack, pool, unique_name("never_created"), dlq, unique_name("g"))
+    with pytest.raises(TopicsMissingError, match="never_created"):
+        await asyncio.wait_for(consumer.run(), 20)
+
+
+async def test_two_members_of_a_group_share_the_partitions_and_apply_each_event_once(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any, unique_name: Any
+) -> None:
+    topic, dlq = await topics("fanout", "dlq", partitions=12)
+    group = unique_name("g")
+    members = [consumer_for(stack, pool, topic, dlq, group) for _ in range(2)]
+    for member in members:
+        background(member.run())
+    total = 60
+    payloads = [probe_bytes(f"part{i % 12}", i)[1] for i in range(total)]
+    for i, payload in enumerate(payloads):
+        await publish_raw(
+            stack.kafka_bootstrap_servers, topic, [payload], key=f"part{i % 12}".encode()
+        )
+    await wait_until(lambda: _distinct_is(pool, total), timeout=60, message="all applied")
+    rows = await pool.fetch("SELECT seq, count(*) AS n FROM probe_applied GROUP BY seq")
+    assert {r["seq"]: r["n"] for r in rows} == dict.fromkeys(range(total), 1)
+    assert all(m.stats["applied"] > 0 for m in members), [m.stats for m in members]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -12,7 +15,7 @@ import pytest
 
 from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging.consumer import IdempotentConsumer
-from appariement.common.messaging.outbox import OutboxRelay, OutboxRow, publish
+from appariement.common.messaging.outbox import OutboxRelay, publish
 from appariement.common.stack.info import StackInfo
 from appariement.common.testing.kafka import (
     TEST_SESSION_TIMEOUT_MS,
@@ -21,6 +24,8 @@ from appariement.common.testing.kafka import (
     collect,
 )
 from appariement.common.testing.polling import wait_until
+
+RELAY_PROCESS = Path(__file__).with_name("relay_process.py")
 
 
 async def publish_to(conn: asyncpg.Connection, topic: str, key: str, seq: int) -> EventEnvelope:
@@ -87,23 +92,22 @@ async def _all_marked(pool: asyncpg.Pool) -> bool:
     return await pending_count(pool) == 0
 
 
-class RelayCrashError(Exception):
-    """Stands for the relay process dying between delivery and marking."""
-
-
-async def test_relay_crash_between_send_and_mark_resends_and_the_inbox_applies_once(
-    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any, unique_name: Any
+async def test_relay_killed_between_send_and_mark_resends_and_the_inbox_applies_once(
+    stack: StackInfo,
+    pool: asyncpg.Pool,
+    pg_schema: str,
+    topics: Any,
+    background: Any,
+    unique_name: Any,
 ) -> None:
     topic, dlq = await topics("outbox", "dlq")
     async with pool.acquire() as conn, conn.transaction():
         sent = [await publish_to(conn, topic, f"k{i % 2}", i) for i in range(6)]
 
-    async def crash(rows: Sequence[OutboxRow]) -> None:
-        raise RelayCrashError(f"after sending {len(rows)} rows")
-
-    with pytest.raises(RelayCrashError, match="after sending 6 rows"):
-        await asyncio.wait_for(relay_for(stack, pool, after_send=crash).run(), 30)
-    assert await pending_count(pool) == 6, "nothing marked: the crash came before the UPDATE"
+    args = [stack.database_url, pg_schema, stack.kafka_bootstrap_servers, "--die-after-send"]
+    doomed = await asyncio.create_subprocess_exec(sys.executable, str(RELAY_PROCESS), *args)
+    assert await asyncio.wait_for(doomed.wait(), 60) == -signal.SIGKILL
+    assert await pending_count(pool) == 6, "nothing marked: it died before the UPDATE"
     first = await collect(stack.kafka_bootstrap_servers, topic, lambda ms: len(ms) >= 6)
     assert sorted(ids_of(first)) == sorted(e.id for e in sent)
 
@@ -175,3 +179,27 @@ async def test_broker_paused_then_resumed_delivers_everything_in_order_per_key(
         first_seen.add(envelope.id)
         seen[message.key.decode()].append(envelope.data["seq"])
     assert seen == {k: [s for s in range(45) if keys[s % 3] == k] for k in keys}
+
+
+async def test_second_relay_on_a_schema_stands_by_and_takes_over_when_the_first_stops(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any
+) -> None:
+    (topic,) = await topics("outbox")
+    first = relay_for(stack, pool, lock_retry_seconds=0.2)
+    second = relay_for(stack, pool, lock_retry_seconds=0.2)
+    first_task = background(first.run())
+    await wait_until(first.active.is_set, timeout=10, message="first relay active")
+    background(second.run())
+    async with pool.acquire() as conn, conn.transaction():
+        before = await publish_to(conn, topic, "k", 1)
+    await wait_until(lambda: _all_marked(pool), timeout=20, message="sent by the first")
+    assert (first.sent_count, second.active.is_set()) == (1, False)
+
+    first_task.cancel()
+    await wait_until(second.active.is_set, timeout=10, message="second relay took over")
+    async with pool.acquire() as conn, conn.transaction():
+        after = await publish_to(conn, topic, "k", 2)
+    await wait_until(lambda: _all_marked(pool), timeout=20, message="sent by the second")
+    assert (first.sent_count, second.sent_count) == (1, 1)
+    messages = await collect(stack.kafka_bootstrap_servers, topic, lambda ms: len(ms) >= 2)
+    assert ids_of(messages) == [before.id, after.id]

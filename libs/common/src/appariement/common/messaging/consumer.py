@@ -95,31 +95,16 @@ class IdempotentConsumer:
         self.stats = {"applied": 0, "duplicates": 0, "skipped": 0, "dead_lettered": 0}
 
     async def run(self) -> None:
-        """Consume until cancelled."""
-        missing = await missing_topics(self._bootstrap, [*self._topics, self._dlq_topic])
-        if missing:
-            raise TopicsMissingError(f"topics missing (run ensure_topics first): {missing}")
-        self._producer = make_producer(
-            self._bootstrap, enable_idempotence=self._idempotence, client_id=f"{self.name}-dlq"
-        )
-        self._consumer = make_consumer(
-            [],
-            bootstrap_servers=self._bootstrap,
-            group_id=self._group_id,
-            client_id=self.name,
-            session_timeout_ms=self._session_timeout_ms,
-            max_poll_records=self._max_poll_records,
-        )
-        self._consumer.subscribe(self._topics, listener=_Listener(self))
-        await self._producer.start()
+        """Consume until cancelled (waits with backoff while the broker is unreachable)."""
+        consumer, producer = await self._start_clients()
+        self._consumer, self._producer = consumer, producer
         try:
-            await self._consumer.start()
             log.info("consumer_started", consumer=self.name, topics=self._topics)
             while True:
-                batches = await self._consumer.getmany(timeout_ms=1000)
+                batches = await consumer.getmany(timeout_ms=1000)
                 for tp, messages in batches.items():
                     for message in messages:
-                        if tp not in self._consumer.assignment():
+                        if tp not in consumer.assignment():
                             break  # revoked meanwhile: the new owner continues from the commit
                         await self._process(message)
                         self._uncommitted[tp] = message.offset + 1
@@ -128,8 +113,43 @@ class IdempotentConsumer:
             try:
                 await self._commit(list(self._uncommitted))
             finally:
-                await self._consumer.stop()
-                await self._producer.stop()
+                await consumer.stop()
+                await producer.stop()
+
+    async def _start_clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+        backoff = self._backoff
+        while True:
+            try:
+                missing = await missing_topics(self._bootstrap, [*self._topics, self._dlq_topic])
+            except KafkaError as exc:
+                log.warning("consumer_broker_unavailable", error=repr(exc), retry_in=backoff)
+            else:
+                if missing:
+                    raise TopicsMissingError(f"topics missing (run ensure_topics first): {missing}")
+                producer = make_producer(
+                    self._bootstrap,
+                    enable_idempotence=self._idempotence,
+                    client_id=f"{self.name}-dlq",
+                )
+                consumer = make_consumer(
+                    [],
+                    bootstrap_servers=self._bootstrap,
+                    group_id=self._group_id,
+                    client_id=self.name,
+                    session_timeout_ms=self._session_timeout_ms,
+                    max_poll_records=self._max_poll_records,
+                )
+                consumer.subscribe(self._topics, listener=_Listener(self))
+                try:
+                    await producer.start()
+                    await consumer.start()
+                    return consumer, producer
+                except KafkaError as exc:
+                    await consumer.stop()
+                    await producer.stop()
+                    log.warning("consumer_broker_unavailable", error=repr(exc), retry_in=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._backoff_max)
 
     async def _commit(self, partitions: Iterable[TopicPartition]) -> None:
         consumer = self._consumer
