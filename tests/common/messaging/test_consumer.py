@@ -10,14 +10,16 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from appariement.common.messaging import dead_letters as dl
 from appariement.common.messaging.consumer import IdempotentConsumer, TopicsMissingError
+from appariement.common.messaging.guard import InboxGuard
 from appariement.common.stack.info import StackInfo
 from appariement.common.testing.kafka import (
     TEST_SESSION_TIMEOUT_MS,
@@ -208,3 +210,31 @@ async def test_two_members_of_a_group_share_the_partitions_and_apply_each_event_
     rows = await pool.fetch("SELECT seq, count(*) AS n FROM probe_applied GROUP BY seq")
     assert {r["seq"]: r["n"] for r in rows} == dict.fromkeys(range(total), 1)
     assert all(m.stats["applied"] > 0 for m in members), [m.stats for m in members]
+
+
+async def test_inbox_guard_used_outside_the_consumer_loop_applies_a_message_once(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any
+) -> None:
+    """What a faust agent does with ``event.message``: same guarantees, no aiokafka loop."""
+    (dlq,) = await topics("dlq")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        guard = InboxGuard(
+            pool,
+            name="stats-agent",
+            handlers={ProbeEvent: apply_probe},
+            dead_letter_producer=producer,
+            dead_letter_topic=dlq,
+        )
+        _, value = probe_bytes("k", 3)
+        record = SimpleNamespace(
+            topic="t", partition=0, offset=9, key=b"k", value=value, headers=()
+        )
+        outcomes = [await guard.process(record), await guard.process(record)]
+        malformed = SimpleNamespace(**{**vars(record), "value": b"\x00"})
+        outcomes.append(await guard.process(malformed))
+    finally:
+        await producer.stop()
+    assert outcomes == ["applied", "duplicates", "dead_lettered"]
+    assert await applied_seqs(pool) == [3]
