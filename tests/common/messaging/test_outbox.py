@@ -15,13 +15,14 @@ import pytest
 
 from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging.consumer import IdempotentConsumer
-from appariement.common.messaging.outbox import OutboxRelay, publish
+from appariement.common.messaging.outbox import OutboxRelay, publish, purge_sent
 from appariement.common.stack.info import StackInfo
 from appariement.common.testing.kafka import (
     TEST_SESSION_TIMEOUT_MS,
     ProbeEvent,
     apply_probe,
     collect,
+    publish_raw,
 )
 from appariement.common.testing.polling import wait_until
 
@@ -203,3 +204,50 @@ async def test_second_relay_on_a_schema_stands_by_and_takes_over_when_the_first_
     assert (first.sent_count, second.sent_count) == (1, 1)
     messages = await collect(stack.kafka_bootstrap_servers, topic, lambda ms: len(ms) >= 2)
     assert ids_of(messages) == [before.id, after.id]
+
+
+async def test_an_event_published_by_a_handler_carries_the_correlation_of_its_cause(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any, unique_name: Any
+) -> None:
+    inbound, outbound, dlq = await topics("in", "out", "dlq")
+
+    async def react(conn: asyncpg.Connection, event: ProbeEvent, envelope: EventEnvelope) -> None:
+        await publish(conn, ProbeEvent(key=event.key, seq=event.seq + 1), topic=outbound)
+
+    cause = EventEnvelope.wrap(ProbeEvent(key="k", seq=1), correlation_id="req-from-http")
+    await publish_raw(stack.kafka_bootstrap_servers, inbound, [cause.to_bytes()])
+    consumer = IdempotentConsumer(
+        pool,
+        topics=[inbound],
+        group_id=unique_name("g"),
+        handlers={ProbeEvent: react},
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        enable_idempotence=stack.kafka_enable_idempotence,
+        dead_letter_topic=dlq,
+        session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
+    )
+    background(consumer.run())
+    payload = await wait_until(
+        lambda: pool.fetchval("SELECT payload::text FROM outbox WHERE topic = $1", outbound),
+        timeout=30,
+        message="the handler published its event",
+    )
+    effect = EventEnvelope.model_validate_json(payload)
+    assert (effect.correlation_id, effect.causation_id) == ("req-from-http", str(cause.id))
+    assert effect.data["seq"] == 2
+
+
+async def test_purge_removes_only_rows_sent_before_the_cutoff(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            old = await publish_to(conn, "t", "k", 1)
+            recent = await publish_to(conn, "t", "k", 2)
+            await publish_to(conn, "t", "k", 3)  # never sent
+        await conn.execute(
+            "UPDATE outbox SET sent_at = now() - interval '8 days' WHERE event_id = $1", old.id
+        )
+        await conn.execute("UPDATE outbox SET sent_at = now() WHERE event_id = $1", recent.id)
+        cutoff = await conn.fetchval("SELECT now() - interval '7 days'")
+        assert await purge_sent(conn, older_than=cutoff) == 1
+        remaining = await conn.fetch("SELECT payload->'data'->>'seq' AS s FROM outbox")
+        assert sorted(r["s"] for r in remaining) == ["2", "3"]

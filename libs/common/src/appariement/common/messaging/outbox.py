@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
@@ -85,6 +86,14 @@ async def publish_envelope(
         json.dumps(headers),
         envelope.model_dump_json(),
     )
+
+
+async def purge_sent(conn: asyncpg.Connection, *, older_than: datetime) -> int:
+    """Delete rows sent before ``older_than`` (ops keep a few days for inspection)."""
+    status = await conn.execute(
+        "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1", older_than
+    )
+    return int(status.split()[-1])
 
 
 @dataclass(frozen=True)
