@@ -187,6 +187,10 @@ async def test_run_serves_then_ctrl_c_stops_every_child_and_a_second_run_works(
             names = " ".join(" ".join(p.cmdline()) for p in descendants)
             for expected in ("sleep 300", "tansu", "postgres", "smtp_sink"):
                 assert expected in names
+            if attempt == 1:
+                concurrent = cli(var_dir, "run")
+                assert concurrent.returncode == 1
+                assert "tourne déjà" in concurrent.stderr
 
             run.send_signal(signal.SIGINT)
             assert run.wait(timeout=60) == 0, attempt
@@ -196,10 +200,61 @@ async def test_run_serves_then_ctrl_c_stops_every_child_and_a_second_run_works(
             if run.stdout is not None:
                 run.stdout.close()
 
-        await wait_until(
-            lambda children=descendants: not _alive(children),
-            timeout=10,
-            message="children of `run` still alive",
-        )
+        try:
+            await wait_until(lambda children=descendants: not _alive(children), timeout=10)
+        except AssertionError:
+            left = [" ".join(p.cmdline()) for p in _alive(descendants)]
+            raise AssertionError(f"children of `run` still alive: {left}") from None
         assert not list((var_dir / "run").glob("*.pid"))
         assert not (var_dir / "stack.env").exists()
+
+
+OWNER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from appariement.common.stack import start_stack
+
+    async def main():
+        await start_stack(Path(sys.argv[1]), attached=True)
+        print("OWNER-READY", flush=True)
+        await asyncio.sleep(300)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _start_owner(var_dir: Path) -> subprocess.Popen[str]:
+    """A process that starts an attached stack, then waits: killing it is the crash."""
+    return subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(var_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_clean_env(),
+    )
+
+
+async def test_servers_die_with_their_sigkilled_owner_and_the_next_up_works(var_dir: Path) -> None:
+    owner = _start_owner(var_dir)
+    try:
+        await _read_until(owner, "OWNER-READY")
+        pids = _recorded_pids(var_dir)
+        assert len(pids) == 3
+        owner.kill()
+        owner.wait(timeout=10)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        if owner.stdout is not None:
+            owner.stdout.close()
+
+    await wait_until(
+        lambda: not [pid for pid in pids if _pid_alive(pid)],
+        timeout=20,
+        message="servers outlived the process that started them",
+    )
+    again = cli(var_dir, "up")
+    assert again.returncode == 0, again.stderr
+    assert await _database_answers(read_env(var_dir / "stack.env")["DATABASE_URL"])

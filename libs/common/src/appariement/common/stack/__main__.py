@@ -100,6 +100,9 @@ def run(var_dir: Path, services: str | None) -> int:
         return 0
     except asyncio.CancelledError:  # SIGTERM
         return 0
+    except launcher.AlreadyRunningError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
     return 0
 
 

@@ -7,6 +7,7 @@ things in order: services first, then the servers) and dies with us if we are ki
 
 import asyncio
 import contextlib
+import fcntl
 import importlib
 import importlib.util
 import inspect
@@ -40,6 +41,7 @@ SERVICES: dict[str, int] = {
 }
 DEMO_MODULE = "appariement.campaign.demo"
 _SERVICE_PREFIX = "service-"
+_STATUS_FR = {"skipped": "absent", "failed": "en échec", "unhealthy": "pas prêt"}
 
 
 @dataclass
@@ -86,6 +88,7 @@ async def run(
     `var_dir` must be absolute; `services` maps `appariement.<name>` to the port it serves.
     """
     run_dir = var_dir / "run"
+    lock = _hold_launcher_lock(var_dir)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     if task is not None:  # also when started with SIGINT ignored (`cmd &` in a script)
@@ -137,7 +140,32 @@ async def run(
             log_file.close()
         if running is not None:
             running.stop()
+        lock.close()
         sys.stdout.write("Tout est arrêté.\n")
+
+
+class AlreadyRunningError(RuntimeError):
+    """Another `run` owns this var dir."""
+
+
+def _hold_launcher_lock(var_dir: Path) -> IO[str]:
+    """One `run` per var dir. An flock, not a pid file: the kernel drops it when we die, so
+    it can never be stale."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    handle = (var_dir / "launcher.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise AlreadyRunningError(
+            f"`run` tourne déjà sur {var_dir} (pid {owner}) : arrêtez-le d'abord (Ctrl-C)"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 async def _wait_healthy(service: Service, within: float) -> None:
@@ -220,7 +248,7 @@ def summary(info: StackInfo, services: list[Service], var_dir: Path) -> str:
         if s.status == "healthy":
             rows.append((s.name, "prêt", s.url, f"{s.url}/docs"))
         else:
-            rows.append((s.name, s.status, s.note, ""))
+            rows.append((s.name, _STATUS_FR.get(s.status, s.status), s.note, ""))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["", "Appariement tourne :"]
     for index, row in enumerate(rows):

@@ -185,23 +185,26 @@ def stop_process(
     popen: subprocess.Popen[bytes] | None = None,
     timeout: float = 10.0,
 ) -> None:
-    """Ask the process to stop, then kill its whole process group if it does not in time."""
-    if not record.is_alive():
-        _reap(popen)
+    """Ask the process to stop, wait, then SIGKILL what is left of its process group
+    (postgres backends, a service's own children), also when the leader stopped cleanly.
+
+    The group is only touched when the process is ours: our Popen, or a recorded pid whose
+    start time still matches (a reused pid leads to someone else's group).
+    """
+    ours = popen is not None or record.is_alive()
+    if not ours:
         return
-    try:
-        os.kill(record.pid, record.stop_signal)
-        os.kill(record.pid, signal.SIGCONT)  # a paused (SIGSTOPped) broker must see the signal
-    except ProcessLookupError:
-        _reap(popen)
-        return
-    if not _wait_gone(record, popen, timeout):
-        log.warning("process_killed", name=record.name, pid=record.pid, after_seconds=timeout)
-        _kill_group(record.pid)
-        _wait_gone(record, popen, 5.0)
-    else:
-        # The leader is gone; its group may still hold children (postgres backends, ...).
-        _kill_group(record.pid)
+    if record.is_alive():
+        try:
+            os.kill(record.pid, record.stop_signal)
+            os.kill(record.pid, signal.SIGCONT)  # a paused (SIGSTOPped) broker must see it
+        except ProcessLookupError:
+            pass
+        if not _wait_gone(record, popen, timeout):
+            log.warning("process_killed", name=record.name, pid=record.pid, after_seconds=timeout)
+    _kill_group(record.pid)
+    _wait_gone(record, popen, 5.0)
+    _reap(popen)
 
 
 def _kill_group(pgid: int) -> None:
