@@ -2,12 +2,13 @@
 not started."""
 
 import asyncio
+import json
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from appariement.common.stack import StackInfo, start_stack
+from appariement.common.stack import StackInfo, launcher, start_stack
 
 
 async def test_paused_broker_answers_nothing_until_resumed(stack: StackInfo, unique_name) -> None:  # type: ignore[no-untyped-def]
@@ -61,3 +62,28 @@ async def test_servers_named_in_the_environment_are_used_not_started(
             running.info.pause_broker()
     finally:
         running.stop()
+
+
+async def test_run_hands_the_stack_settings_to_the_demo_loader(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "fake_demo.py").write_text(
+        "import json, pathlib\n"
+        "async def load_demo(settings_env):\n"
+        f"    pathlib.Path({str(tmp_path / 'seen.json')!r}).write_text(json.dumps(settings_env))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(launcher, "DEMO_MODULE", "fake_demo")
+
+    await launcher._load_demo({"DATABASE_URL": "postgresql://x"})
+
+    assert json.loads((tmp_path / "seen.json").read_text()) == {"DATABASE_URL": "postgresql://x"}
+
+
+def test_services_option_keeps_default_ports_unless_given() -> None:
+    assert launcher.parse_services("identity, campaign:9002") == {
+        "identity": 8001,
+        "campaign": 9002,
+    }
+    with pytest.raises(ValueError, match="unknown service"):
+        launcher.parse_services("nosuch")

@@ -126,7 +126,7 @@ async def run(
             service.status = "starting"
         await asyncio.gather(*(_wait_healthy(s, health_within) for s in started if s.popen))
         await _load_demo(info.env)
-        sys.stdout.write(summary(info, started, var_dir))
+        sys.stdout.write(summary(info, started, var_dir, shared=running is None))
         sys.stdout.flush()
         await _watch(started)
     finally:
@@ -190,20 +190,21 @@ async def _wait_healthy(service: Service, within: float) -> None:
 
 
 async def _load_demo(settings_env: dict[str, str]) -> None:
-    """The campaign issue provides `appariement.campaign.demo.load_demo`; until then, nothing."""
+    """The campaign issue provides `appariement.campaign.demo.load_demo`; until then, nothing.
+    A failing demo is logged, never fatal: the services stay up."""
     try:
         if importlib.util.find_spec(DEMO_MODULE) is None:
             return
     except ImportError:
         return
-    module = importlib.import_module(DEMO_MODULE)
-    load_demo = cast(
-        Callable[[dict[str, str]], Awaitable[None]] | None, getattr(module, "load_demo", None)
-    )
-    if load_demo is None or not inspect.iscoroutinefunction(load_demo):
-        log.warning("demo_skipped", reason=f"{DEMO_MODULE} has no async load_demo(settings_env)")
-        return
     try:
+        module = importlib.import_module(DEMO_MODULE)
+        load_demo = cast(
+            Callable[[dict[str, str]], Awaitable[None]] | None, getattr(module, "load_demo", None)
+        )
+        if load_demo is None or not inspect.iscoroutinefunction(load_demo):
+            log.warning("demo_skipped", reason=f"{DEMO_MODULE} has no async load_demo(env)")
+            return
         await load_demo(dict(settings_env))
         log.info("demo_loaded")
     except Exception:
@@ -241,7 +242,7 @@ def _stop_services(services: list[Service], run_dir: Path) -> None:
         processes.forget(run_dir, record.name)
 
 
-def summary(info: StackInfo, services: list[Service], var_dir: Path) -> str:
+def summary(info: StackInfo, services: list[Service], var_dir: Path, *, shared: bool) -> str:
     """The table `make run` prints once everything is up."""
     rows = [("service", "état", "API", "documentation OpenAPI")]
     for s in services:
@@ -264,7 +265,12 @@ def summary(info: StackInfo, services: list[Service], var_dir: Path) -> str:
         f"  Réglages pour vos outils    : {var_dir / 'stack.env'}",
         f"  Journaux                    : {var_dir / 'log'}",
         "",
-        "Ctrl-C arrête tout.",
+        (
+            "Ctrl-C arrête les services ; les serveurs de `make stack` restent en marche "
+            "(`python -m appariement.common.stack down` les arrête)."
+            if shared
+            else "Ctrl-C arrête tout."
+        ),
         "",
     ]
     return "\n".join(lines)
