@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -34,3 +35,13 @@ def test_registry_declares_each_topic_once_and_a_wide_round_closure_topic() -> N
     assert len(names) == len(set(names))
     assert ROUND_CLOSURES.partitions >= 12
     assert "dead-letters" in names
+
+
+async def test_services_starting_together_create_a_shared_topic_once_without_error(
+    stack: StackInfo, unique_name: Callable[[str], str]
+) -> None:
+    spec = TopicSpec(unique_name("shared"), partitions=2)
+    results = await asyncio.gather(
+        *(ensure_topics(stack.kafka_bootstrap_servers, [spec]) for _ in range(3))
+    )
+    assert sorted(name for created in results for name in created) == [spec.name]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 log = structlog.get_logger(__name__)
 
@@ -77,20 +77,23 @@ async def ensure_topics(
         missing = [spec for name, spec in wanted.items() if name not in existing]
         created: list[str] = []
         for spec in missing:
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            name=spec.name,
-                            num_partitions=spec.partitions,
-                            replication_factor=spec.replication_factor,
-                            topic_configs=spec.config(),
-                        )
-                    ]
-                )
-            except TopicAlreadyExistsError:
-                continue  # created meanwhile by another process starting up
-            created.append(spec.name)
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        name=spec.name,
+                        num_partitions=spec.partitions,
+                        replication_factor=spec.replication_factor,
+                        topic_configs=spec.config(),
+                    )
+                ]
+            )
+            for topic_error in response.topic_errors:
+                code = topic_error[1]
+                if code == TopicAlreadyExistsError.errno:
+                    continue  # created meanwhile by another process starting up
+                if code != 0:
+                    raise for_code(code)(f"cannot create topic {spec.name}: {topic_error}")
+                created.append(spec.name)
         if created:
             log.info("topics_created", topics=created)
         return created
