@@ -4,11 +4,13 @@ not started."""
 import asyncio
 import json
 
+import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from appariement.common.stack import StackInfo, launcher, start_stack
+from appariement.common.stack.ports import free_port
 
 
 async def test_paused_broker_answers_nothing_until_resumed(stack: StackInfo, unique_name) -> None:  # type: ignore[no-untyped-def]
@@ -87,3 +89,21 @@ def test_services_option_keeps_default_ports_unless_given() -> None:
     }
     with pytest.raises(ValueError, match="unknown service"):
         launcher.parse_services("nosuch")
+
+
+async def test_a_server_that_never_answers_fails_the_start_and_stops_the_others(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    before = {p.pid for p in psutil.Process().children()}
+    dead_end = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+
+    with pytest.raises(TimeoutError):
+        await start_stack(tmp_path / "var", environ={"DATABASE_URL": dead_end}, ready_within=1.5)
+
+    assert not list((tmp_path / "var" / "run").glob("*.pid"))
+    leftovers = [
+        " ".join(p.cmdline())
+        for p in psutil.Process().children()
+        if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert leftovers == []

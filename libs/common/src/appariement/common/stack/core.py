@@ -80,16 +80,32 @@ async def start_stack(
     processes.reap_leftovers(running.run_dir)
     started = time.monotonic()
     try:
-        database_url, bootstrap, (smtp_host, smtp_port, maildir) = await asyncio.gather(
-            _database(
-                running, environ, attached=attached, ephemeral=ephemeral, ready_within=ready_within
-            ),
-            _broker(running, environ, attached=attached, ready_within=ready_within),
-            _smtp(running, environ, attached=attached, ready_within=ready_within),
-        )
+        # A TaskGroup, not gather: if one server fails, the others are cancelled and finished
+        # before we stop what was started (nothing is spawned after the clean-up).
+        async with asyncio.TaskGroup() as group:
+            database = group.create_task(
+                _database(
+                    running,
+                    environ,
+                    attached=attached,
+                    ephemeral=ephemeral,
+                    ready_within=ready_within,
+                )
+            )
+            kafka = group.create_task(
+                _broker(running, environ, attached=attached, ready_within=ready_within)
+            )
+            smtp = group.create_task(
+                _smtp(running, environ, attached=attached, ready_within=ready_within)
+            )
+    except BaseExceptionGroup as failures:
+        running.stop()
+        raise failures.exceptions[0] from failures
     except BaseException:
         running.stop()
         raise
+    database_url, bootstrap = database.result(), kafka.result()
+    smtp_host, smtp_port, maildir = smtp.result()
     idempotence = (
         environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true")
         if broker.NAME not in running.children
@@ -125,6 +141,13 @@ async def start_stack(
     return running
 
 
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 def _prepare_var_dir(var_dir: Path) -> Path:
     var_dir = var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -153,9 +176,10 @@ async def _with_free_port(
         try:
             await ready(port, popen)
             return port
-        except RuntimeError:
+        except RuntimeError as exc:
             if attempt == _PORT_ATTEMPTS:
-                raise
+                log_path = running.var_dir / "log" / f"{name}.log"
+                raise RuntimeError(f"{exc}; last lines of {log_path}:\n{_tail(log_path)}") from exc
             log.warning("server_start_retry", server=name, port=port, attempt=attempt)
             running.children.pop(name, None)
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -110,17 +110,20 @@ def prepare_cluster(data_dir: Path, log_file: IO[bytes]) -> str | None:
     data_dir.chmod(0o700)
     if (data_dir / "PG_VERSION").exists():
         return user
-    for leftover in data_dir.iterdir():  # a half-done initdb from an interrupted first start
-        if leftover.is_dir():
-            shutil.rmtree(leftover)
-        else:
-            leftover.unlink()
+    # initdb into a sibling, then rename: an interrupted first start leaves no half cluster.
+    staging = data_dir.with_name(data_dir.name + ".initdb")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    shutil.copystat(data_dir, staging)
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(staging, entry.pw_uid, entry.pw_gid)
     started = time.monotonic()
     subprocess.run(
         [
             str(pg_bin / "initdb"),
             "-D",
-            str(data_dir),
+            str(staging),
             "--auth=trust",
             "--username=postgres",
             "--encoding=UTF8",
@@ -135,6 +138,8 @@ def prepare_cluster(data_dir: Path, log_file: IO[bytes]) -> str | None:
         env=_server_env(),
         **processes.identity(user),
     )
+    shutil.rmtree(data_dir)  # empty, or the leftovers of an interrupted initdb
+    staging.rename(data_dir)
     log.info(
         "postgres_initdb", data_dir=str(data_dir), seconds=round(time.monotonic() - started, 2)
     )
