@@ -15,6 +15,7 @@ import pytest
 
 from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging.consumer import IdempotentConsumer
+from appariement.common.messaging.kafka import missing_topics
 from appariement.common.messaging.outbox import OutboxRelay, publish, purge_sent
 from appariement.common.stack.info import StackInfo
 from appariement.common.testing.kafka import (
@@ -22,6 +23,7 @@ from appariement.common.testing.kafka import (
     ProbeEvent,
     apply_probe,
     collect,
+    create_topics,
     publish_raw,
 )
 from appariement.common.testing.polling import wait_until
@@ -251,3 +253,26 @@ async def test_purge_removes_only_rows_sent_before_the_cutoff(pool: asyncpg.Pool
         assert await purge_sent(conn, older_than=cutoff) == 1
         remaining = await conn.fetch("SELECT payload->'data'->>'seq' AS s FROM outbox")
         assert sorted(r["s"] for r in remaining) == ["2", "3"]
+
+
+async def test_rows_for_an_undeclared_topic_wait_without_creating_it_and_others_flow(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any, unique_name: Any
+) -> None:
+    (declared,) = await topics("declared")
+    undeclared = unique_name("undeclared")
+    async with pool.acquire() as conn, conn.transaction():
+        held = await publish_to(conn, undeclared, "a", 1)
+        flowing = await publish_to(conn, declared, "b", 2)
+    relay = relay_for(stack, pool, missing_topic_recheck_seconds=0.2)
+    background(relay.run())
+    await collect(stack.kafka_bootstrap_servers, declared, lambda ms: flowing.id in ids_of(ms))
+    await wait_until(lambda: relay.sent_count == 1, timeout=10, message="declared row sent")
+    assert await missing_topics(stack.kafka_bootstrap_servers, [undeclared]) == [undeclared]
+    assert await pending_count(pool) == 1
+
+    await create_topics(stack.kafka_bootstrap_servers, [undeclared])
+    messages = await collect(
+        stack.kafka_bootstrap_servers, undeclared, lambda ms: held.id in ids_of(ms)
+    )
+    assert ids_of(messages) == [held.id]
+    await wait_until(lambda: _all_marked(pool), timeout=10, message="held row marked")

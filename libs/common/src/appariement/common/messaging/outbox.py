@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from aiokafka.errors import KafkaError
 
 from appariement.common.events.base import IntegrationEvent
 from appariement.common.events.envelope import EventEnvelope
-from appariement.common.messaging.kafka import make_producer
+from appariement.common.messaging.kafka import make_producer, missing_topics
 
 log = structlog.get_logger(__name__)
 
@@ -133,6 +134,7 @@ class OutboxRelay:
         backoff_max: float = 15.0,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
         after_send: AfterSendHook | None = None,
+        missing_topic_recheck_seconds: float = 10.0,
     ) -> None:
         self._pool = pool
         self._batch_size = batch_size
@@ -148,6 +150,11 @@ class OutboxRelay:
             )
         )
         self._after_send = after_send
+        self._bootstrap = bootstrap_servers
+        self._known_topics: set[str] = set()
+        self._missing_topics: set[str] = set()
+        self._missing_checked_at = 0.0
+        self._missing_recheck = missing_topic_recheck_seconds
         self._wake = asyncio.Event()
         self.active = asyncio.Event()
         """Set while this instance holds the schema's relay lock (tests and /readyz)."""
@@ -221,19 +228,26 @@ class OutboxRelay:
 
     async def _relay_batches(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> bool:
         """Send batches until none is pending; True when the outbox was drained."""
+        now = time.monotonic()
+        if self._missing_topics and now - self._missing_checked_at > self._missing_recheck:
+            self._missing_topics.clear()  # look again: someone may have created them
         while True:
-            rows = await self._pending(conn)
-            if not rows:
+            pending = await self._pending(conn)
+            if not pending:
                 return True
-            await self._send(conn, producer, rows)
-            if len(rows) < self._batch_size:
+            rows = await self._without_missing_topics(pending)
+            if rows:
+                await self._send(conn, producer, rows)
+            if len(pending) < self._batch_size:
                 return True
 
     async def _pending(self, conn: asyncpg.Connection) -> list[OutboxRow]:
         records = await conn.fetch(
             "SELECT id, event_id, topic, key, headers::text AS headers, payload::text AS payload"
-            " FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+            " FROM outbox WHERE sent_at IS NULL AND NOT (topic = ANY($2::text[]))"
+            " ORDER BY id LIMIT $1",
             self._batch_size,
+            sorted(self._missing_topics),
         )
         return [
             OutboxRow(
@@ -246,6 +260,23 @@ class OutboxRelay:
             )
             for r in records
         ]
+
+    async def _without_missing_topics(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Hold back rows whose topic does not exist instead of letting the send create it.
+
+        A producer's metadata request would auto-create the topic with the broker's
+        default partitions; the rows wait (logged) until ``ensure_topics`` creates it.
+        Keys never span topics, so holding a topic back keeps every key in order.
+        """
+        unchecked = {row.topic for row in rows} - self._known_topics
+        if unchecked:
+            missing = set(await missing_topics(self._bootstrap, unchecked))
+            self._known_topics |= unchecked - missing
+            if missing:
+                log.error("outbox_topic_missing", topics=sorted(missing))
+                self._missing_topics |= missing
+                self._missing_checked_at = time.monotonic()
+        return [row for row in rows if row.topic not in self._missing_topics]
 
     async def _send(
         self, conn: asyncpg.Connection, producer: AIOKafkaProducer, rows: list[OutboxRow]
