@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from appariement.common.stack import StackInfo
 from appariement.common.testing.maildir import envelope_recipients, wait_for_messages
 from appariement.common.testing.polling import wait_until
+from appariement.common.testing.schemas import fresh_schema
 
 
 async def test_database_answers_over_tcp_on_localhost(stack: StackInfo) -> None:
@@ -36,11 +37,14 @@ async def test_pg_schema_is_fresh_and_dropped_afterwards(
     assert await pg_pool.fetchval(f'SELECT id FROM "{pg_schema}".t') == 1
 
 
-async def test_pg_schema_of_previous_test_was_dropped(pg_pool: asyncpg.Pool) -> None:
-    leftovers = await pg_pool.fetchval(
-        "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'test\\_%'"
-    )
-    assert leftovers == 0
+async def test_fresh_schema_is_dropped_with_its_tables_on_exit(
+    stack: StackInfo, pg_pool: asyncpg.Pool, unique_name
+) -> None:  # type: ignore[no-untyped-def]
+    exists = "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1"
+    async with fresh_schema(stack.database_url, unique_name("test")) as name:
+        await pg_pool.execute(f'CREATE TABLE "{name}".t (id int)')
+        assert await pg_pool.fetchval(exists, name) == 1
+    assert await pg_pool.fetchval(exists, name) == 0
 
 
 def test_unique_name_is_lowercase_identifier_and_unique(unique_name) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from appariement.common.stack.core import start_stack
 from appariement.common.stack.info import StackInfo
+from appariement.common.testing.schemas import fresh_schema
 
 __all__ = ["maildir", "pg_pool", "pg_schema", "stack", "unique_name"]
 
@@ -51,20 +52,8 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def pg_schema(stack: StackInfo, unique_name: Callable[[str], str]) -> AsyncIterator[str]:
     """A fresh, empty schema for this test, dropped (CASCADE) afterwards."""
-    name = unique_name("test")
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        await conn.execute(f'CREATE SCHEMA "{name}"')
-    finally:
-        await conn.close()
-    try:
+    async with fresh_schema(stack.database_url, unique_name("test")) as name:
         yield name
-    finally:
-        conn = await asyncpg.connect(stack.database_url)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        finally:
-            await conn.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
