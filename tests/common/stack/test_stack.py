@@ -3,6 +3,7 @@ not started."""
 
 import asyncio
 import json
+import socket
 
 import psutil
 import pytest
@@ -107,3 +108,12 @@ async def test_a_server_that_never_answers_fails_the_start_and_stops_the_others(
         if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
     ]
     assert leftovers == []
+
+
+def test_a_service_port_held_by_a_listener_is_not_free() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert launcher.port_is_free(port) is False
+    assert launcher.port_is_free(port) is True

@@ -7,6 +7,7 @@ the environment point to an external server, which is then checked but not start
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -48,7 +49,7 @@ class RunningStack:
             if popen is None:
                 continue
             record = records.get(name) or processes.ProcessRecord(
-                name=name, pid=popen.pid, start_ticks=None, stop_signal=15
+                name=name, pid=popen.pid, start_ticks=None, stop_signal=signal.SIGTERM
             )
             processes.stop_process(record, popen=popen)
             processes.forget(self.run_dir, name)

@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,6 +56,18 @@ class Service:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+def port_is_free(port: int) -> bool:
+    """A service's fixed port held by another program would answer our health check."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Like the servers: a TIME_WAIT left by the previous run does not make the port busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def service_available(name: str) -> bool:
@@ -113,6 +126,11 @@ async def run(
                 service.note = f"appariement.{name} has no __main__ yet"
                 log.warning("service_skipped", service=name, reason=service.note)
                 continue
+            if not port_is_free(port):
+                service.status = "failed"
+                service.note = f"port {port} déjà pris par un autre programme"
+                log.error("service_port_taken", service=name, port=port)
+                continue
             handle = (var_dir / "log" / f"{name}.log").open("ab")
             log_files.append(handle)
             service.popen = processes.spawn(
@@ -131,10 +149,11 @@ async def run(
         await _watch(started)
     finally:
         # A second Ctrl-C must not cut the clean-up short and leave orphans.
+        previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(sig)
-            signal.signal(sig, signal.SIG_IGN)
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
         _stop_services(started, run_dir)
         for log_file in log_files:
             log_file.close()
@@ -142,6 +161,8 @@ async def run(
             running.stop()
         lock.close()
         sys.stdout.write("Tout est arrêté.\n")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class AlreadyRunningError(RuntimeError):
