@@ -30,13 +30,10 @@ async def test_paused_broker_answers_nothing_until_resumed(stack: StackInfo, uni
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"before")
-        stack.pause_broker()
-        try:
+        with stack.broker_paused():
             delivery = await producer.send(topic, b"while paused")
             done, _ = await asyncio.wait({delivery}, timeout=1.0)
             assert not done, "a paused broker acknowledged a message"
-        finally:
-            stack.resume_broker()
         metadata = await asyncio.wait_for(delivery, timeout=20)
         assert metadata.offset == 1
     finally:

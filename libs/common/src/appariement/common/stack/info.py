@@ -1,7 +1,9 @@
 """What a started stack tells its users: where each server is, and the broker's pause switch."""
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,16 @@ class StackInfo:
 
     def resume_broker(self) -> None:
         os.kill(self._own_broker_pid(), signal.SIGCONT)
+
+    @contextlib.contextmanager
+    def broker_paused(self) -> Iterator[None]:
+        """`with stack.broker_paused(): ...`: resumed on the way out, even if the body fails
+        (a broker left frozen would hang every later test of the session)."""
+        self.pause_broker()
+        try:
+            yield
+        finally:
+            self.resume_broker()
 
     def _own_broker_pid(self) -> int:
         if self.broker_pid is None:
