@@ -12,10 +12,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging.consumer import IdempotentConsumer
-from appariement.common.messaging.kafka import missing_topics
+from appariement.common.messaging.kafka import make_producer, missing_topics
 from appariement.common.messaging.outbox import OutboxRelay, publish, purge_sent
 from appariement.common.stack.info import StackInfo
 from appariement.common.testing.kafka import (
@@ -141,11 +142,26 @@ async def test_relay_killed_between_send_and_mark_resends_and_the_inbox_applies_
     assert consumer.stats["duplicates"] == 6
 
 
+@pytest.mark.parametrize(
+    "request_timeout_ms",
+    [
+        pytest.param(30_000, id="sends-wait-out-the-pause"),
+        pytest.param(1_000, id="sends-time-out-and-are-retried"),
+    ],
+)
 async def test_broker_paused_then_resumed_delivers_everything_in_order_per_key(
-    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any, request_timeout_ms: int
 ) -> None:
     (topic,) = await topics("outbox")
-    relay = relay_for(stack, pool)
+
+    def producer() -> AIOKafkaProducer:
+        return make_producer(
+            stack.kafka_bootstrap_servers,
+            enable_idempotence=stack.kafka_enable_idempotence,
+            request_timeout_ms=request_timeout_ms,
+        )
+
+    relay = relay_for(stack, pool, producer_factory=producer, backoff_max=1.0)
     background(relay.run())
     keys = ["a", "b", "c"]
     published: list[EventEnvelope] = []
