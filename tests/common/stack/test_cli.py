@@ -16,8 +16,10 @@ import asyncpg
 import psutil
 import pytest
 
+from appariement.common.stack import postgres
 from appariement.common.stack.envfile import STACK_ENV_KEYS, read_env
 from appariement.common.stack.ports import free_port
+from appariement.common.stack.processes import identity
 from appariement.common.testing.polling import wait_until
 
 STACK = [sys.executable, "-m", "appariement.common.stack"]
@@ -258,3 +260,32 @@ async def test_servers_die_with_their_sigkilled_owner_and_the_next_up_works(var_
     again = cli(var_dir, "up")
     assert again.returncode == 0, again.stderr
     assert await _database_answers(read_env(var_dir / "stack.env")["DATABASE_URL"])
+
+
+def _start_sleeper() -> subprocess.Popen[bytes]:
+    """A process of the server's own user: PostgreSQL cannot tell it from a live postmaster."""
+    user = postgres.SYSTEM_USER if os.geteuid() == 0 else None
+    return subprocess.Popen(["sleep", "60"], **identity(user))
+
+
+async def test_up_ignores_a_postmaster_pid_whose_pid_now_belongs_to_another_process(
+    var_dir: Path,
+) -> None:
+    assert cli(var_dir, "up").returncode == 0
+    pid_file = var_dir / "postgres" / "postmaster.pid"
+    stale = pid_file.read_text().splitlines()
+    for pid in _recorded_pids(var_dir):
+        os.kill(pid, signal.SIGKILL)
+    await wait_until(lambda: not [p for p in _recorded_pids(var_dir) if _pid_alive(p)])
+    stranger = _start_sleeper()  # the crashed postmaster's pid, reused by someone else
+    try:
+        pid_file.write_text("\n".join([str(stranger.pid), *stale[1:]]) + "\n")
+
+        again = cli(var_dir, "up")
+
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert stranger.poll() is None, "the stranger holding the old pid was killed"
+        assert await _database_answers(read_env(var_dir / "stack.env")["DATABASE_URL"])
+    finally:
+        stranger.kill()
+        stranger.wait()
