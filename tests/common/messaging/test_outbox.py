@@ -292,3 +292,23 @@ async def test_rows_for_an_undeclared_topic_wait_without_creating_it_and_others_
     )
     assert ids_of(messages) == [held.id]
     await wait_until(lambda: _all_marked(pool), timeout=10, message="held row marked")
+
+
+async def test_relay_reconnects_when_its_database_session_is_killed(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any
+) -> None:
+    (topic,) = await topics("outbox")
+    relay = relay_for(stack, pool, backoff_initial=0.05)
+    background(relay.run())
+    await wait_until(relay.active.is_set, timeout=10, message="relay active")
+    killed_pid = relay.backend_pid
+    assert await pool.fetchval("SELECT pg_terminate_backend($1)", killed_pid)
+    await wait_until(
+        lambda: relay.active.is_set() and relay.backend_pid != killed_pid,
+        timeout=15,
+        message="relay back on a new session",
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        after = await publish_to(conn, topic, "k", 1)
+    messages = await collect(stack.kafka_bootstrap_servers, topic, lambda ms: len(ms) >= 1)
+    assert ids_of(messages) == [after.id]

@@ -107,6 +107,13 @@ class OutboxRow:
     payload: bytes
 
 
+DB_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
+
 AfterSendHook = Callable[[Sequence[OutboxRow]], Awaitable[None]]
 """Called after a batch is delivered and before it is marked sent (tests crash here)."""
 
@@ -159,14 +166,19 @@ class OutboxRelay:
         self.active = asyncio.Event()
         """Set while this instance holds the schema's relay lock (tests and /readyz)."""
         self.sent_count = 0
+        self.backend_pid: int | None = None
+        """PostgreSQL backend of the relay's session (holds the lock and the LISTEN)."""
 
     async def run(self) -> None:
+        """Relay until cancelled; reconnects with backoff while the database is away."""
         backoff = self._backoff_initial
         while True:
             try:
                 async with self._pool.acquire() as conn:
                     await self._run_with(cast(asyncpg.Connection, conn))
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            except DB_UNAVAILABLE as exc:
+                if self.active.is_set():
+                    backoff = self._backoff_initial  # it worked for a while: start over
                 log.warning("outbox_relay_db_unavailable", error=repr(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._backoff_max)
@@ -185,8 +197,9 @@ class OutboxRelay:
         await conn.add_listener(channel, self._on_notify)
         producer: AIOKafkaProducer | None = None
         try:
+            self.backend_pid = conn.get_server_pid()
             self.active.set()
-            log.info("outbox_relay_active", schema=schema)
+            log.info("outbox_relay_active", schema=schema, backend_pid=self.backend_pid)
             producer = await self._start_producer()
             backoff = self._backoff_initial
             while True:
@@ -207,8 +220,10 @@ class OutboxRelay:
         finally:
             if producer is not None:
                 await producer.stop()
-            await conn.remove_listener(channel, self._on_notify)
-            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+            # On a dead connection the lock is gone with the session: nothing to undo.
+            with contextlib.suppress(*DB_UNAVAILABLE):
+                await conn.remove_listener(channel, self._on_notify)
+                await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
 
     def _on_notify(self, *_args: Any) -> None:
         self._wake.set()
