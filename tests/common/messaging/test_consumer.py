@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging import dead_letters as dl
 from appariement.common.messaging.consumer import IdempotentConsumer, TopicsMissingError
 from appariement.common.messaging.guard import InboxGuard
@@ -236,3 +237,39 @@ async def test_inbox_guard_used_outside_the_consumer_loop_applies_a_message_once
         await producer.stop()
     assert outcomes == ["applied", "duplicates", "dead_lettered"]
     assert await applied_seqs(pool) == [3]
+
+
+async def test_database_session_lost_during_a_handler_is_retried_not_dead_lettered(
+    stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any, unique_name: Any
+) -> None:
+    topic, dlq = await topics("events", "dlq", partitions=1)
+    sessions: list[int] = []
+
+    async def loses_its_session_once(
+        conn: asyncpg.Connection, event: ProbeEvent, envelope: EventEnvelope
+    ) -> None:
+        sessions.append(conn.get_server_pid())
+        if len(sessions) == 1:  # the database drops us in the middle of the transaction
+            await pool.fetchval("SELECT pg_terminate_backend($1)", sessions[0])
+        await apply_probe(conn, event, envelope)
+
+    _, value = probe_bytes("k", 5)
+    await publish_raw(stack.kafka_bootstrap_servers, topic, [value])
+    consumer = IdempotentConsumer(
+        pool,
+        topics=[topic],
+        group_id=unique_name("g"),
+        handlers={ProbeEvent: loses_its_session_once},
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        enable_idempotence=stack.kafka_enable_idempotence,
+        dead_letter_topic=dlq,
+        session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
+        max_attempts=1,  # a handler failure would dead-letter at once
+        retry_backoff=0.05,
+    )
+    background(consumer.run())
+    await wait_until(lambda: consumer.stats["applied"] == 1, timeout=30, message="applied")
+    assert consumer.stats["dead_lettered"] == 0
+    assert len(sessions) == 2
+    assert sessions[0] != sessions[1]
+    assert await applied_seqs(pool) == [5]

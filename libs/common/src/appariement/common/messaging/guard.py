@@ -28,6 +28,7 @@ from appariement.common.events.envelope import EnvelopeError, EventEnvelope
 from appariement.common.events.registry import EventDecodeError, decode_event
 from appariement.common.messaging import inbox
 from appariement.common.messaging.dead_letters import send_dead_letter
+from appariement.common.messaging.errors import DB_UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -35,15 +36,6 @@ Handler = Callable[[asyncpg.Connection, Any, EventEnvelope], Awaitable[None]]
 """``async def handle(conn, event, envelope)``: runs inside the inbox transaction."""
 
 Outcome = Literal["applied", "duplicates", "skipped", "dead_lettered"]
-
-INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.CannotConnectNowError,
-)
-"""Errors that say the database is unavailable, not that the message is bad."""
 
 
 class InboxGuard:
@@ -122,7 +114,7 @@ class InboxGuard:
                 applied = await self._apply(handler, event, envelope)
             except asyncio.CancelledError:
                 raise
-            except INFRASTRUCTURE_ERRORS as exc:
+            except DB_UNAVAILABLE as exc:
                 attempt -= 1  # not the message's fault: wait for the database, forever
                 log.warning("consumer_db_unavailable", error=repr(exc), retry_in=backoff)
             except Exception as exc:

@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 
 from appariement.common.events.base import IntegrationEvent
 from appariement.common.events.envelope import EventEnvelope
+from appariement.common.messaging.errors import DB_UNAVAILABLE
 from appariement.common.messaging.kafka import make_producer, missing_topics
 
 log = structlog.get_logger(__name__)
@@ -106,13 +107,6 @@ class OutboxRow:
     headers: dict[str, str]
     payload: bytes
 
-
-DB_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
 
 AfterSendHook = Callable[[Sequence[OutboxRow]], Awaitable[None]]
 """Called after a batch is delivered and before it is marked sent (tests crash here)."""
