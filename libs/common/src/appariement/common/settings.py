@@ -152,7 +152,7 @@ class BaseServiceSettings(BaseSettings):
     def _blank_is_none(cls, value: Any) -> Any:
         """A PEM in one env line may carry literal `\\n`; an empty value means unset."""
         if isinstance(value, str):
-            value = value.strip().replace("\\n", "\n")
+            value = value.replace("\\n", "\n").strip()
             return value or None
         return value
 
