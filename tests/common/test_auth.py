@@ -211,9 +211,8 @@ async def test_a_missing_role_is_403(client: httpx.AsyncClient) -> None:
 
 
 async def test_without_key_configuration_authenticated_routes_answer_503() -> None:
-    app = create_app(
-        BaseServiceSettings(environment="test"), title="t", version="0", routers=[router]
-    )
+    settings = BaseServiceSettings(environment="test", jwt_public_key=None, jwt_jwks_url=None)
+    app = create_app(settings, title="t", version="0", routers=[router])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/me", headers=bearer(make_token()))
@@ -314,7 +313,8 @@ async def test_jwks_outage_keeps_the_cached_keys() -> None:
 
 
 def test_verifier_from_settings_needs_exactly_one_source() -> None:
-    assert TokenVerifier.from_settings(BaseServiceSettings(environment="test")) is None
+    no_key = BaseServiceSettings(environment="test", jwt_public_key=None, jwt_jwks_url=None)
+    assert TokenVerifier.from_settings(no_key) is None
     pem_settings = BaseServiceSettings(environment="test", **jwt_settings())
     assert TokenVerifier.from_settings(pem_settings) is not None
     with pytest.raises(ValueError, match="exactly one"):

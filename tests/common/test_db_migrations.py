@@ -12,8 +12,10 @@ from appariement.common.db import (
     MigrationError,
     MigrationSource,
     create_pool,
+    open_database,
     run_migrations,
 )
+from appariement.common.settings import BaseServiceSettings
 from appariement.common.stack.info import StackInfo
 
 
@@ -192,3 +194,25 @@ def test_sources_resolve_only_when_read() -> None:
     with pytest.raises(MigrationError, match="no package"):
         later.migrations()
     assert next(m.name for m in COMMON_MIGRATIONS.migrations()) == "0001_outbox_inbox.sql"
+
+
+async def test_open_database_makes_the_pool_and_migrates(
+    stack: StackInfo, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    schema = unique_name("svc")
+    settings = BaseServiceSettings(
+        environment="test", database_url=stack.database_url, database_schema=schema
+    )
+    own = source(tmp_path / "m", "support", **{"0001_tickets.sql": "CREATE TABLE tickets ();"})
+    pool = await open_database(settings, sources=[COMMON_MIGRATIONS, own])
+    try:
+        async with pool.acquire() as conn:
+            assert {"outbox", "tickets"} <= await tables(conn, schema)
+            assert [name for _, name in await applied(conn, schema)][-1] == "0001_tickets.sql"
+    finally:
+        await pool.close()
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        finally:
+            await conn.close()

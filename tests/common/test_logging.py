@@ -29,6 +29,16 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(saved_level)
 
 
+@pytest.fixture(autouse=True)
+def no_bound_context() -> Iterator[None]:
+    """Start from an empty logging context whatever ran before, and give it back."""
+    saved = structlog.contextvars.get_contextvars()
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(**saved)
+
+
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 

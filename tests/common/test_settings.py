@@ -120,6 +120,16 @@ def test_stack_env_search_stops_at_the_repository_root(tmp_path: Path) -> None:
     assert find_stack_env(repo, environ={}) is None
 
 
+def test_production_does_not_look_for_a_stack_env(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    env_file = write_stack_env(repo / "var" / "stack.env", SMTP_PORT="1")
+
+    assert find_stack_env(repo, environ={"ENVIRONMENT": "production"}) is None
+    explicit = {"ENVIRONMENT": "production", STACK_ENV_VARIABLE: str(env_file)}
+    assert find_stack_env(repo, environ=explicit) == env_file
+
+
 def test_explicit_stack_env_must_exist(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="APPARIEMENT_STACK_ENV"):
         find_stack_env(environ={STACK_ENV_VARIABLE: str(tmp_path / "missing.env")})

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import httpx
@@ -110,7 +111,7 @@ class Principal:
         return cls(
             person_id=person_id,
             roles=frozenset(roles),
-            scopes=scopes,
+            scopes=MappingProxyType(dict(scopes)),
             email=str(email) if email is not None else None,
             token_id=str(jti) if jti is not None else None,
             claims=dict(claims),

@@ -20,6 +20,8 @@ from typing import Any, cast
 import asyncpg
 import structlog
 
+from appariement.common.settings import BaseServiceSettings
+
 log = structlog.get_logger(__name__)
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -141,6 +143,28 @@ async def create_pool(
     return pool
 
 
+async def open_database(
+    settings: BaseServiceSettings, *, sources: Sequence[MigrationSource]
+) -> Pool:
+    """The start-up step of a service: its pool on its schema, migrations applied.
+
+    Typically `sources=[COMMON_MIGRATIONS, MigrationSource("identity",
+    "appariement.identity.migrations")]`. The pool is closed again if the migrations fail.
+    """
+    pool = await create_pool(
+        settings.database_url,
+        schema=settings.database_schema,
+        min_size=settings.database_pool_min_size,
+        max_size=settings.database_pool_max_size,
+    )
+    try:
+        await run_migrations(pool, schema=settings.database_schema, sources=sources)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
 async def run_migrations(
     pool_or_conn: Pool | Connection,
     *,
@@ -233,6 +257,7 @@ __all__ = [
     "Pool",
     "create_pool",
     "ensure_schema",
+    "open_database",
     "quote_ident",
     "run_migrations",
 ]

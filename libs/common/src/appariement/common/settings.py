@@ -49,8 +49,9 @@ class UnsafeSettingsError(RuntimeError):
 def find_stack_env(
     start: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Path | None:
-    """The stack env file: `$APPARIEMENT_STACK_ENV` if set (empty = none), else the first
-    `var/stack.env` found walking up from `start` (the cwd), stopping at the repository root."""
+    """The stack env file: `$APPARIEMENT_STACK_ENV` if set (empty = none), else (unless
+    `ENVIRONMENT=production`) the first `var/stack.env` found walking up from `start` (the
+    cwd), stopping at the repository root."""
     environ = os.environ if environ is None else environ
     explicit = environ.get(STACK_ENV_VARIABLE)
     if explicit is not None:
@@ -60,6 +61,8 @@ def find_stack_env(
         if not path.is_file():
             raise FileNotFoundError(f"{STACK_ENV_VARIABLE}={explicit}: no such file")
         return path
+    if environ.get("ENVIRONMENT", "").strip().lower() == "production":
+        return None  # a production service never picks up a developer's stack by accident
     here = (start or Path.cwd()).resolve()
     for directory in (here, *here.parents):
         candidate = directory / "var" / "stack.env"
