@@ -58,6 +58,11 @@ async def correlation() -> dict[str, str | None]:
     return {"correlation_id": get_correlation_id()}
 
 
+@router.get("/sync/correlation")
+def sync_correlation() -> dict[str, str | None]:
+    return {"correlation_id": get_correlation_id()}  # runs in a worker thread
+
+
 def settings(**overrides: object) -> BaseServiceSettings:
     values: dict[str, object] = {"service_name": "candidature", "environment": "test"}
     return BaseServiceSettings(**(values | overrides))  # type: ignore[arg-type]
@@ -176,6 +181,11 @@ async def test_correlation_id_is_echoed_and_bound_for_the_handler(
     assert events["inside_handler"]["correlation_id"] == "abc-123"
     assert events["http_request"]["correlation_id"] == "abc-123"
     assert events["http_request"]["status"] == 200
+
+
+async def test_sync_handlers_in_threads_see_the_correlation_id(client: httpx.AsyncClient) -> None:
+    response = await client.get("/sync/correlation", headers={"X-Correlation-ID": "thread-1"})
+    assert response.json() == {"correlation_id": "thread-1"}
 
 
 async def test_correlation_id_is_generated_when_absent_or_unsafe(

@@ -69,6 +69,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
@@ -118,7 +119,16 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    logging.getLogger("aiokafka").setLevel(max(level, logging.WARNING))
+    for chatty in ("aiokafka", "httpx", "httpcore"):  # a line per connection or request
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+
+
+def _drop_color_message(
+    _logger: Any, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """uvicorn passes an ANSI-coloured copy of its message as an `extra`: not for us."""
+    event_dict.pop("color_message", None)
+    return event_dict
 
 
 def _add_service(service: str) -> Processor:
