@@ -28,6 +28,7 @@ from appariement.common.settings import BaseServiceSettings
 from appariement.common.testing.tokens import (
     TEST_AUDIENCE,
     TEST_ISSUER,
+    bearer_headers,
     ed25519_private_key,
     jwks,
     jwt_settings,
@@ -208,6 +209,13 @@ async def test_a_missing_role_is_403(client: httpx.AsyncClient) -> None:
     assert (await client.get("/tickets", headers=coordinator)).status_code == 403
     assert (await client.get("/tickets", headers=school_agent)).status_code == 200
     assert (await client.get("/exports")).status_code == 401  # no token: 401 before 403
+    with pytest.raises(ValueError, match="at least one role"):
+        require_roles()
+
+
+async def test_bearer_headers_authenticate_a_test_client(client: httpx.AsyncClient) -> None:
+    response = await client.get("/me", headers=bearer_headers("p-9", roles=["supervisor"]))
+    assert response.json()["roles"] == ["supervisor"]
 
 
 async def test_without_key_configuration_authenticated_routes_answer_503() -> None:

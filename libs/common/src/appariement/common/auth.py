@@ -320,6 +320,8 @@ def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     Coordinator = Annotated[Principal, Depends(require_roles(Role.COORDINATOR))]
     @router.get("/exports", dependencies=[Depends(require_roles(Role.COORDINATOR))])
     """
+    if not roles:
+        raise ValueError("require_roles needs at least one role")
     wanted = frozenset(str(role) for role in roles)
 
     async def dependency(principal: CurrentPrincipal) -> Principal:

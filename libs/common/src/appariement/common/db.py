@@ -5,6 +5,8 @@ Migrations are `NNNN_name.sql` files applied at start-up in name order, common o
 recorded in `<schema>.schema_migrations`; a session advisory lock makes concurrent starters
 (several replicas, API and workers) apply each file once; a file edited after it was applied
 stops the start-up, because the database no longer matches the code that describes it.
+A file therefore never holds BEGIN/COMMIT nor statements that refuse a transaction
+(`CREATE INDEX CONCURRENTLY`); unqualified names in it land in the service's schema.
 """
 
 import contextlib

@@ -5,7 +5,7 @@ one the first time they are called. Point a service at the public half with
 `jwt_settings_env()` (or `public_key_pem()`), then call it with `make_token(...)`:
 
     settings = Settings(**jwt_settings())
-    headers = {"Authorization": f"Bearer {make_token(person_id, roles=['coordinator'])}"}
+    headers = bearer_headers(person_id, roles=["coordinator"])
 """
 
 import functools
@@ -135,10 +135,21 @@ def make_token(
     )
 
 
+def bearer_headers(
+    sub: uuid.UUID | str | None = None,
+    roles: Iterable[str] = (),
+    scopes: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, str]:
+    """`{"Authorization": "Bearer <make_token(...)>"}` for an HTTP test client."""
+    return {"Authorization": f"Bearer {make_token(sub, roles, scopes, **kwargs)}"}
+
+
 __all__ = [
     "TEST_AUDIENCE",
     "TEST_ISSUER",
     "TEST_KID",
+    "bearer_headers",
     "ed25519_private_key",
     "jwk",
     "jwks",
