@@ -197,6 +197,16 @@ async def test_unsigned_and_symmetric_tokens_are_refused(client: httpx.AsyncClie
         assert response.status_code == 401, token
 
 
+async def test_a_token_without_expiry_is_refused(client: httpx.AsyncClient) -> None:
+    claims = {"sub": "x", "iss": TEST_ISSUER, "aud": TEST_AUDIENCE, "iat": int(time.time())}
+    eternal = jwt.encode(claims, rsa_private_key(), algorithm="RS256", headers={"kid": "k"})
+
+    response = await client.get("/me", headers=bearer(eternal))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
 async def test_a_missing_role_is_403(client: httpx.AsyncClient) -> None:
     candidate = bearer(make_token(roles=["candidate"]))
     coordinator = bearer(make_token(roles=["coordinator"]))
