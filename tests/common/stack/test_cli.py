@@ -38,6 +38,14 @@ def cli(
     )
 
 
+def _shell_env_after_export(var_dir: Path) -> list[str]:
+    """What a shell holds after `eval "$(... env --export)"`."""
+    script = f'eval "$({" ".join(STACK)} env --export --var-dir {var_dir})"; env'
+    return subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, env=_clean_env()
+    ).stdout.splitlines()
+
+
 def _clean_env() -> dict[str, str]:
     """The CLI under test must start its own servers, whatever the outer environment says."""
     return {k: v for k, v in os.environ.items() if k not in STACK_ENV_KEYS}
@@ -92,6 +100,7 @@ async def test_up_writes_stack_env_and_down_stops_every_server(var_dir: Path) ->
     assert await _database_answers(env["DATABASE_URL"])
     assert cli(var_dir, "status").returncode == 0
     assert cli(var_dir, "env").stdout.splitlines() == [f"{k}={v}" for k, v in env.items()]
+    assert {f"{k}={v}" for k, v in env.items()} <= set(_shell_env_after_export(var_dir))
     pids = _recorded_pids(var_dir)
     assert len(pids) == 3
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -83,12 +84,15 @@ def status(var_dir: Path) -> int:
     return 0
 
 
-def env(var_dir: Path) -> int:
+def env(var_dir: Path, export: bool) -> int:
+    """`eval "$(python -m appariement.common.stack env --export)"` sets them in a shell."""
     values = recorded_env(var_dir)
     if values is None:
         sys.stderr.write(f"Pas de {var_dir / ENV_FILE} : lancez d'abord `make stack`.\n")
         return EXIT_NOT_RUNNING
-    sys.stdout.write("".join(f"{key}={value}\n" for key, value in values.items()))
+    prefix = "export " if export else ""
+    quote = shlex.quote if export else str
+    sys.stdout.write("".join(f"{prefix}{key}={quote(value)}\n" for key, value in values.items()))
     return 0
 
 
@@ -117,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         "--services",
         help="run: only these, e.g. `identity,campaign` or `name:port` (default: all six)",
     )
+    parser.add_argument("--export", action="store_true", help="env: `export K=V` lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     var_dir = _var_dir(args.var_dir)
     if args.command == "run":
         return run(var_dir, args.services)
-    commands = {"up": up, "down": down, "status": status, "env": env}
+    if args.command == "env":
+        return env(var_dir, args.export)
+    commands = {"up": up, "down": down, "status": status}
     return commands[args.command](var_dir)
 
 
