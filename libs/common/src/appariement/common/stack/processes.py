@@ -80,10 +80,11 @@ def _start_ticks(pid: int) -> int | None:
 def _die_with_parent(sig: int) -> Callable[[], None]:
     """A preexec_fn asking Linux to send `sig` to the child when the spawning thread exits."""
     parent = os.getpid()
+    # Resolved before fork: no dynamic-loader work in the child of a threaded parent.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def preexec() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os.kill(os.getpid(), sig)
 
