@@ -27,7 +27,7 @@ class Wish(BaseModel):
     hearts: int
 
 
-class PhaseClosed(AppError):  # noqa: N818 (errors are nouns: STYLE.md 6)
+class PhaseClosed(AppError):
     code = "phase_closed"
     status = 409
 

@@ -57,19 +57,19 @@ class AppError(Exception):
         return ErrorBody(error=self.error_code, detail=self.detail, fields=self.fields)
 
 
-class NotFound(AppError):  # noqa: N818 (errors are nouns: STYLE.md 6)
+class NotFound(AppError):
     code = "not_found"
     status = 404
     default_detail = "Ressource introuvable."
 
 
-class Conflict(AppError):  # noqa: N818 (errors are nouns: STYLE.md 6)
+class Conflict(AppError):
     code = "conflict"
     status = 409
     default_detail = "La ressource a changé ou existe déjà."
 
 
-class Unauthorized(AppError):  # noqa: N818 (errors are nouns: STYLE.md 6)
+class Unauthorized(AppError):
     """No valid credentials: the client must (re)authenticate (RFC 6750 challenge)."""
 
     code = "not_authenticated"
@@ -83,13 +83,13 @@ class Unauthorized(AppError):  # noqa: N818 (errors are nouns: STYLE.md 6)
         super().__init__(detail, code=code, headers={"WWW-Authenticate": challenge})
 
 
-class Forbidden(AppError):  # noqa: N818 (errors are nouns: STYLE.md 6)
+class Forbidden(AppError):
     code = "forbidden"
     status = 403
     default_detail = "Action non autorisée pour ce compte."
 
 
-class ServiceUnavailable(AppError):  # noqa: N818 (errors are nouns: STYLE.md 6)
+class ServiceUnavailable(AppError):
     code = "unavailable"
     status = 503
     default_detail = "Service momentanément indisponible."
