@@ -298,3 +298,17 @@ async def test_up_ignores_a_postmaster_pid_whose_pid_now_belongs_to_another_proc
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_up_refuses_a_data_dir_of_another_postgres_major_version_with_a_plain_message(
+    var_dir: Path,
+) -> None:
+    (var_dir / "postgres").mkdir(parents=True)
+    (var_dir / "postgres" / "PG_VERSION").write_text("17\n")
+
+    up = cli(var_dir, "up")
+
+    assert up.returncode == 1
+    assert "holds a PostgreSQL 17 cluster" in up.stderr
+    assert "Traceback" not in up.stderr
+    assert not list((var_dir / "run").glob("*.pid"))

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from appariement.common.stack.core import (
 )
 from appariement.common.stack.processes import reap_leftovers
 
+EXIT_FAILED = 1
 EXIT_NOT_RUNNING = 3
 
 
@@ -57,7 +59,11 @@ def up(var_dir: Path) -> int:
         sys.stdout.write("".join(f"{key}={value}\n" for key, value in existing.env.items()))
         return 0
     reap_leftovers(var_dir / "run")
-    running = asyncio.run(start_stack(var_dir, attached=False, environ=os.environ))
+    try:
+        running = asyncio.run(start_stack(var_dir, attached=False, environ=os.environ))
+    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:
+        sys.stderr.write(f"La pile n'a pas démarré : {exc}\n")
+        return EXIT_FAILED
     for handle in running.logs:  # the servers keep their own copy of the descriptors
         handle.close()
     sys.stdout.write(f"Pile démarrée ; réglages dans {var_dir / ENV_FILE} :\n")
@@ -106,7 +112,10 @@ def run(var_dir: Path, services: str | None) -> int:
         return 0
     except launcher.AlreadyRunningError as exc:
         sys.stderr.write(f"{exc}\n")
-        return 1
+        return EXIT_FAILED
+    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as exc:
+        sys.stderr.write(f"La pile n'a pas démarré : {exc}\n")
+        return EXIT_FAILED
     return 0
 
 

@@ -109,6 +109,7 @@ def prepare_cluster(data_dir: Path, log_file: IO[bytes]) -> str | None:
                     os.chown(Path(root, name), entry.pw_uid, entry.pw_gid)
     data_dir.chmod(0o700)
     if (data_dir / "PG_VERSION").exists():
+        _check_major_version(data_dir, pg_bin)
         return user
     # initdb into a sibling, then rename: an interrupted first start leaves no half cluster.
     staging = data_dir.with_name(data_dir.name + ".initdb")
@@ -144,6 +145,21 @@ def prepare_cluster(data_dir: Path, log_file: IO[bytes]) -> str | None:
         "postgres_initdb", data_dir=str(data_dir), seconds=round(time.monotonic() - started, 2)
     )
     return user
+
+
+def _check_major_version(data_dir: Path, pg_bin: Path) -> None:
+    """A data dir made by another major version (after an upgrade of the wheel) cannot start:
+    say so plainly instead of leaving the reader with the server's log."""
+    cluster = (data_dir / "PG_VERSION").read_text().strip()
+    banner = subprocess.run(
+        [str(pg_bin / "postgres"), "--version"], capture_output=True, text=True, check=True
+    ).stdout  # "postgres (PostgreSQL) 18.6"
+    server = banner.split()[-1].split(".")[0]
+    if cluster != server:
+        raise RuntimeError(
+            f"{data_dir} holds a PostgreSQL {cluster} cluster but the installed server is "
+            f"PostgreSQL {server}: remove that directory (make clean) to start afresh"
+        )
 
 
 def clear_stale_server(data_dir: Path) -> None:
