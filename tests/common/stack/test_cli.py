@@ -4,6 +4,7 @@ crash, and `run` stopping every child on Ctrl-C."""
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,13 +186,18 @@ async def test_run_serves_then_ctrl_c_stops_every_child_and_a_second_run_works(
     package = tmp_path / "pkgs" / "appariement" / "fakesvc"
     package.mkdir(parents=True)
     (package / "__main__.py").write_text(FAKE_SERVICE.format(port=port, env_file=str(env_file)))
+    crashing = tmp_path / "pkgs" / "appariement" / "crashsvc"
+    crashing.mkdir()
+    (crashing / "__main__.py").write_text("raise SystemExit(3)\n")
 
     for attempt in (1, 2):
-        run = _start_run(var_dir, f"fakesvc:{port},absentsvc:{free_port()}", tmp_path / "pkgs")
+        services = f"fakesvc:{port},absentsvc:{free_port()},crashsvc:{free_port()}"
+        run = _start_run(var_dir, services, tmp_path / "pkgs")
         try:
             output = await _read_until(run, "Ctrl-C")
             assert f"http://127.0.0.1:{port}/docs" in output, output
-            assert "appariement.absentsvc has no __main__ yet" in output
+            assert "appariement.absentsvc n'a pas encore de __main__" in output
+            assert re.search(r"crashsvc\s+en échec\s+arrêté \(code 3\)", output), output
             assert env_file.read_text() == read_env(var_dir / "stack.env")["DATABASE_URL"]
             me = psutil.Process(run.pid)
             descendants = me.children(recursive=True)

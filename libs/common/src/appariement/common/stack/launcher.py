@@ -52,6 +52,7 @@ class Service:
     popen: subprocess.Popen[bytes] | None = None
     status: str = "skipped"
     note: str = ""
+    log_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -123,7 +124,7 @@ async def run(
             service = Service(name, port)
             started.append(service)
             if not service_available(name):
-                service.note = f"appariement.{name} has no __main__ yet"
+                service.note = f"appariement.{name} n'a pas encore de __main__"
                 log.warning("service_skipped", service=name, reason=service.note)
                 continue
             if not port_is_free(port):
@@ -131,7 +132,8 @@ async def run(
                 service.note = f"port {port} déjà pris par un autre programme"
                 log.error("service_port_taken", service=name, port=port)
                 continue
-            handle = (var_dir / "log" / f"{name}.log").open("ab")
+            service.log_path = var_dir / "log" / f"{name}.log"
+            handle = service.log_path.open("ab")
             log_files.append(handle)
             service.popen = processes.spawn(
                 _SERVICE_PREFIX + name,
@@ -196,7 +198,7 @@ async def _wait_healthy(service: Service, within: float) -> None:
         while time.monotonic() < deadline:
             if service.popen.poll() is not None:
                 service.status = "failed"
-                service.note = f"exited with code {service.popen.returncode}, see its log"
+                service.note = f"arrêté (code {service.popen.returncode}), voir {service.log_path}"
                 log.error("service_failed", service=service.name, code=service.popen.returncode)
                 return
             with contextlib.suppress(httpx.HTTPError):
@@ -206,7 +208,7 @@ async def _wait_healthy(service: Service, within: float) -> None:
                     return
             await asyncio.sleep(0.2)
     service.status = "unhealthy"
-    service.note = f"no healthy /healthz within {within:.0f}s"
+    service.note = f"/healthz muet après {within:.0f} s, voir {service.log_path}"
     log.error("service_unhealthy", service=service.name, url=f"{service.url}/healthz")
 
 
