@@ -132,7 +132,7 @@ FAKE_SERVICE = textwrap.dedent(
     import http.server, os, subprocess, sys
     from pathlib import Path
 
-    PORT = {port}
+    PORT = int(os.environ["HTTP_PORT"])  # the launcher gives each service its port
     Path({env_file!r}).write_text(os.environ.get("DATABASE_URL", ""))
     subprocess.Popen(["sleep", "300"])  # a grandchild: must not survive `run`
 
@@ -185,7 +185,7 @@ async def test_run_serves_then_ctrl_c_stops_every_child_and_a_second_run_works(
     env_file = tmp_path / "seen_database_url"
     package = tmp_path / "pkgs" / "appariement" / "fakesvc"
     package.mkdir(parents=True)
-    (package / "__main__.py").write_text(FAKE_SERVICE.format(port=port, env_file=str(env_file)))
+    (package / "__main__.py").write_text(FAKE_SERVICE.format(env_file=str(env_file)))
     crashing = tmp_path / "pkgs" / "appariement" / "crashsvc"
     crashing.mkdir()
     (crashing / "__main__.py").write_text("raise SystemExit(3)\n")

@@ -26,7 +26,12 @@ import httpx
 import structlog
 
 from appariement.common.stack import processes
-from appariement.common.stack.core import RunningStack, healthy_recorded_stack, start_stack
+from appariement.common.stack.core import (
+    ENV_FILE,
+    RunningStack,
+    healthy_recorded_stack,
+    start_stack,
+)
 from appariement.common.stack.info import StackInfo
 
 log = structlog.get_logger(__name__)
@@ -119,7 +124,7 @@ async def run(
             info = running.info
         else:
             log.info("stack_reused", hint="started by `make stack`; `... stack down` stops it")
-        env = {**environ, **info.env}
+        env = {**environ, **info.env, "APPARIEMENT_STACK_ENV": str(var_dir / ENV_FILE)}
         for name, port in services.items():
             service = Service(name, port)
             started.append(service)
@@ -140,7 +145,7 @@ async def run(
                 [sys.executable, "-m", f"appariement.{name}"],
                 run_dir=run_dir,
                 log_file=handle,
-                env=env,
+                env=env | {"HTTP_PORT": str(port)},  # BaseServiceSettings.http_port
                 attached=True,
             )
             service.status = "starting"
