@@ -17,8 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import structlog
-
+from appariement.common.logging import configure_logging
 from appariement.common.stack import launcher
 from appariement.common.stack.core import (
     ENV_FILE,
@@ -40,16 +39,7 @@ def _var_dir(option: str | None) -> Path:
 
 def _configure_logging(verbose: bool) -> None:
     """Readable console lines for a person at a terminal."""
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and sys.stdout.isatty()),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.DEBUG if verbose else logging.INFO
-        ),
-    )
+    configure_logging("console", logging.DEBUG if verbose else logging.INFO)
 
 
 def up(var_dir: Path) -> int:
