@@ -1,0 +1,253 @@
+"""The runner every service uses: `python -m appariement.<service> [--only api|workers]`.
+
+One process runs, by default, the HTTP API, the service's consumers and its outbox relay;
+`--only api` and `--only workers` split them so ops can scale workers apart. Start-up is the
+same for all six services: logging, database pool and migrations (the common outbox/inbox
+tables, then the service's own), topics, then the API and the workers. SIGINT/SIGTERM stop
+everything gracefully and the process exits 0.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import asyncpg
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from appariement.common.db import COMMON_MIGRATIONS, MigrationSource, open_database
+from appariement.common.events.topics import ALL_TOPICS, TopicSpec, ensure_topics
+from appariement.common.logging import configure_logging
+from appariement.common.messaging.outbox import OutboxRelay
+from appariement.common.settings import BaseServiceSettings
+from appariement.common.web import create_app, database_check, kafka_check
+
+log = structlog.get_logger(__name__)
+
+Mode = Literal["all", "api", "workers"]
+T = TypeVar("T")
+
+
+@dataclass
+class ServiceContext:
+    """What a worker gets: the validated settings and the pool on the service's schema."""
+
+    settings: BaseServiceSettings
+    pool: asyncpg.Pool
+
+
+Worker = Callable[[ServiceContext], Awaitable[None]]
+"""A long-running coroutine (a consumer loop); restarted with backoff if it raises."""
+
+
+def _no_routers() -> Sequence[APIRouter]:
+    return ()
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything the runner needs to know about one service."""
+
+    name: str
+    title: str
+    settings_class: type[BaseServiceSettings]
+    routers: Callable[[], Sequence[APIRouter]] = _no_routers
+    workers: Sequence[tuple[str, Worker]] = ()
+    topics: Sequence[TopicSpec] = ALL_TOPICS
+    version: str = "0.1.0"
+    relay: bool = True
+    migrations: Sequence[MigrationSource] = field(default=())
+
+    def migration_sources(self) -> list[MigrationSource]:
+        """The common outbox/inbox tables first, then the service's own migrations."""
+        own = self.migrations or (
+            MigrationSource(self.name, f"appariement.{self.name}.migrations"),
+        )
+        return [COMMON_MIGRATIONS, *own]
+
+
+@dataclass
+class _Runtime:
+    """Mutable state shared by the app (readiness) and the start-up sequence."""
+
+    pool: asyncpg.Pool | None = None
+
+
+def build_app(
+    spec: ServiceSpec, settings: BaseServiceSettings, runtime: _Runtime | None = None
+) -> FastAPI:
+    """The service's FastAPI app: common endpoints plus the service's routers."""
+    runtime = runtime or _Runtime()
+    app = create_app(
+        settings,
+        title=spec.title,
+        version=spec.version,
+        routers=spec.routers(),
+        readiness_checks=[
+            database_check(lambda: runtime.pool),
+            kafka_check(settings.kafka_bootstrap_servers),
+        ],
+    )
+    app.state.runtime = runtime
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runner owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _transient(exc: BaseException) -> bool:
+    """A dependency still starting: connection refused, timeouts, aiokafka's connection errors."""
+    return isinstance(
+        exc, OSError | asyncpg.PostgresConnectionError | asyncio.TimeoutError
+    ) or type(exc).__name__ in {"KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
+
+
+async def _retry_until_ready(
+    what: str, attempt: Callable[[], Awaitable[T]], *, deadline_s: float = 120.0
+) -> T:
+    """Start-up steps wait for a database or broker that is still starting (compose, k8s)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + deadline_s
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if not _transient(exc) or loop.time() > give_up:
+                raise
+            log.warning("dependency_not_ready", step=what, error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Keep a worker alive: a crash is logged with its traceback and the worker restarts."""
+    delay = 0.5
+    while True:
+        try:
+            await run()
+            log.warning("worker_returned", worker=name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker_crashed", worker=name, restart_in=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+@contextlib.asynccontextmanager
+async def _database(
+    spec: ServiceSpec, settings: BaseServiceSettings, runtime: _Runtime
+) -> AsyncIterator[asyncpg.Pool]:
+    pool = await _retry_until_ready(
+        "database", lambda: open_database(settings, sources=spec.migration_sources())
+    )
+    runtime.pool = pool
+    try:
+        yield pool
+    finally:
+        runtime.pool = None
+        await pool.close()
+
+
+def _worker_tasks(
+    spec: ServiceSpec, settings: BaseServiceSettings, pool: asyncpg.Pool
+) -> list[asyncio.Task[None]]:
+    context = ServiceContext(settings=settings, pool=pool)
+    tasks: list[asyncio.Task[None]] = []
+    if spec.relay:
+        relay = OutboxRelay(
+            pool,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            enable_idempotence=settings.kafka_enable_idempotence,
+        )
+        tasks.append(asyncio.create_task(_supervise("outbox_relay", relay.run)))
+    for name, worker in spec.workers:
+        tasks.append(asyncio.create_task(_supervise(name, functools.partial(worker, context))))
+    return tasks
+
+
+async def serve(spec: ServiceSpec, settings: BaseServiceSettings, mode: Mode = "all") -> None:
+    """Run the service until SIGINT/SIGTERM, then stop it gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    runtime = _Runtime()
+    server: _Server | None = None
+    tasks: list[asyncio.Task[None]] = []
+    if mode != "workers":
+        config = uvicorn.Config(
+            build_app(spec, settings, runtime),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="auto",
+        )
+        server = _Server(config)
+        # The API answers /healthz at once; /readyz turns green when the pool is open.
+        tasks.append(asyncio.create_task(server.serve(), name="http"))
+
+    log.info("service_starting", service=spec.name, mode=mode, port=settings.http_port)
+    try:
+        async with _database(spec, settings, runtime) as pool:
+            if mode != "api":
+                await _retry_until_ready(
+                    "topics", lambda: ensure_topics(settings.kafka_bootstrap_servers, spec.topics)
+                )
+                tasks.extend(_worker_tasks(spec, settings, pool))
+            log.info("service_started", service=spec.name, mode=mode)
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            log.info("service_stopping", service=spec.name)
+            await _shutdown(server, tasks)
+    finally:
+        await _shutdown(server, tasks)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    log.info("service_stopped", service=spec.name)
+
+
+async def _shutdown(server: _Server | None, tasks: list[asyncio.Task[None]]) -> None:
+    """Let uvicorn finish in-flight requests, cancel the workers, wait for all of them."""
+    if server is not None:
+        server.should_exit = True
+    for task in tasks:
+        if task.get_name() != "http":
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m appariement.<service>`."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m appariement.{spec.name}", description=spec.title
+    )
+    parser.add_argument(
+        "--only",
+        choices=["api", "workers"],
+        help="run only the HTTP API, or only the consumers and the outbox relay",
+    )
+    args = parser.parse_args(argv)
+    settings = spec.settings_class()
+    configure_logging(settings)
+    mode: Mode = args.only or "all"
+    asyncio.run(serve(spec, settings, mode))
+    return 0
+
+
+__all__ = ["ServiceContext", "ServiceSpec", "Worker", "build_app", "main", "serve"]

@@ -1,0 +1,10 @@
+"""Settings of the campaign service (environment variables, then var/stack.env)."""
+
+from appariement.common.settings import BaseServiceSettings
+
+
+class Settings(BaseServiceSettings):
+    """The shared settings with this service's name, schema and port."""
+
+    service_name: str = "campaign"
+    http_port: int = 8002

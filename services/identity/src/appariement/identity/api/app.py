@@ -1,0 +1,20 @@
+"""`create_app(settings)`: the service API (common endpoints; its own routes go here)."""
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from appariement.common.service import build_app
+from appariement.identity.config import Settings
+
+
+def routers() -> Sequence[APIRouter]:
+    """The service's own routers, mounted next to /healthz, /readyz and /metrics."""
+    return ()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app, for `uvicorn --factory` and tests (the runner builds the same one)."""
+    from appariement.identity.spec import SPEC
+
+    return build_app(SPEC, settings or Settings())
