@@ -1,0 +1,70 @@
+"""The Kubernetes base (deploy/base) read as data: every service deployed with probes on the
+conventional endpoints and port, every file listed in the kustomization."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "deploy" / "base"
+PORTS = {
+    "identity": 8001,
+    "campaign": 8002,
+    "candidature": 8003,
+    "matching": 8004,
+    "notification": 8005,
+    "support": 8006,
+}
+
+
+def _documents() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(BASE.glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def _by_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _documents() if d["kind"] == kind}
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    present = {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == present
+
+
+@pytest.mark.parametrize("name", sorted(PORTS))
+def test_service_deployment_probes_readyz_and_healthz_on_its_port(name: str) -> None:
+    deployment = _by_kind("Deployment")[name]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["python", "-m", f"appariement.{name}"]
+    assert container["ports"] == [{"name": "http", "containerPort": PORTS[name]}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HTTP_PORT"]["value"] == str(PORTS[name])
+    assert env["DATABASE_SCHEMA"]["value"] == name
+    assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+    service = _by_kind("Service")[name]
+    assert service["spec"]["ports"][0]["port"] == PORTS[name]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize("name", ["matching", "notification"])
+def test_workers_run_apart_without_http(name: str) -> None:
+    container = _by_kind("Deployment")[f"{name}-workers"]["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    assert container["args"][-2:] == ["--only", "workers"]
+    assert "ports" not in container
+
+
+def test_shared_config_is_production_and_holds_no_secret() -> None:
+    config = _by_kind("ConfigMap")["appariement-config"]["data"]
+    assert config["ENVIRONMENT"] == "production"
+    assert config["LOG_FORMAT"] == "json"
+    assert not {"DATABASE_URL", "JWT_PUBLIC_KEY"} & set(config)
