@@ -80,12 +80,38 @@ async def _is_ready(running: Running) -> bool:
     return await _status(f"{running.url}/readyz") == 200
 
 
+def _descendants(pid: int) -> set[int]:
+    """Every process started under `pid`, read from /proc (threads' children included)."""
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            pids = {int(child) for child in children.read_text().split()}
+        except OSError:
+            continue
+        for child in pids:
+            found |= {child} | _descendants(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _stop(running: Running) -> int:
+    """SIGINT, then the exit code; fails if the process or any child outlives the deadline."""
+    children = _descendants(running.process.pid)
     running.process.send_signal(signal.SIGINT)
     try:
-        return running.process.wait(timeout=20)
+        code = running.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{running.name} did not stop within 20 s of SIGINT:\n{running.output()}")
+    left = {pid for pid in children if _alive(pid)}
+    assert not left, f"{running.name} left child processes {left} behind"
+    return code
 
 
 async def test_every_service_serves_health_docs_and_metrics_then_stops_on_sigint(

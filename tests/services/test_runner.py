@@ -1,0 +1,92 @@
+"""The runner's promises beyond the happy start: a crashing worker is logged and restarted
+(never dies silently), and SIGTERM — what Docker and Kubernetes send — stops the process as
+cleanly as SIGINT, exit code 0."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+from appariement.common.stack.info import StackInfo
+from appariement.common.testing.polling import wait_until
+
+# A service whose only worker fails on its first run and then keeps running: the runner must
+# log the crash with its traceback and start the worker again.
+CRASHING_SERVICE = textwrap.dedent(
+    """
+    import asyncio
+    import sys
+
+    from appariement.common.service import ServiceContext, ServiceSpec, main
+    from appariement.matching.config import Settings
+
+    runs = 0
+
+
+    async def flaky(context: ServiceContext) -> None:
+        global runs
+        runs += 1
+        if runs == 1:
+            raise RuntimeError("first run fails on purpose")
+        async with context.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        print(f"flaky_worker_running run={runs}", flush=True)
+        await asyncio.Event().wait()
+
+
+    SPEC = ServiceSpec(
+        name="matching",
+        title="Appariement — runner test",
+        settings_class=Settings,
+        workers=[("flaky", flaky)],
+        topics=(),
+        relay=False,
+    )
+    sys.exit(main(SPEC, sys.argv[1:]))
+    """
+)
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def test_crashed_worker_is_logged_and_restarted_then_sigterm_exits_zero(
+    stack: StackInfo, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    script = tmp_path / "crashing_service.py"
+    script.write_text(CRASHING_SERVICE)
+    log = tmp_path / "service.log"
+    env = {
+        **os.environ,
+        **stack.env,
+        "APPARIEMENT_STACK_ENV": "",
+        "DATABASE_SCHEMA": unique_name("runner"),
+        "LOG_FORMAT": "console",
+    }
+    process = _start([sys.executable, str(script), "--only", "workers"], env, log)
+    try:
+
+        def output() -> str:
+            return log.read_text(errors="replace")
+
+        await wait_until(
+            lambda: "flaky_worker_running run=2" in output() or process.poll() is not None,
+            timeout=60,
+            message="the worker was not restarted after its crash",
+        )
+        assert process.poll() is None, output()
+        text = output()
+        assert "worker_crashed" in text
+        assert "first run fails on purpose" in text  # the traceback is in the log
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0, output()
+        assert "service_stopped" in output()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
