@@ -90,3 +90,45 @@ async def test_crashed_worker_is_logged_and_restarted_then_sigterm_exits_zero(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _run_to_exit(args: list[str], env: dict[str, str], log: Path) -> int:
+    process = _start(args, env, log)
+    try:
+        return process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_unsafe_production_settings_stop_the_start_with_one_plain_message(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "service.log"
+    env = {**os.environ, "APPARIEMENT_STACK_ENV": "", "ENVIRONMENT": "production"}
+    env.pop("JWT_PUBLIC_KEY", None)
+    code = _run_to_exit([sys.executable, "-m", "appariement.support"], env, log)
+    text = log.read_text()
+    assert code == 2, text
+    assert "appariement.support: invalid settings" in text
+    assert "Traceback" not in text
+
+
+def test_a_database_that_refuses_us_fails_the_start_with_exit_code_1(
+    stack: StackInfo, tmp_path: Path
+) -> None:
+    log = tmp_path / "service.log"
+    base, _, _ = stack.database_url.rpartition("/")
+    env = {
+        **os.environ,
+        **stack.env,
+        "APPARIEMENT_STACK_ENV": "",
+        "DATABASE_URL": f"{base}/no_such_database",
+        "LOG_FORMAT": "console",
+    }
+    code = _run_to_exit([sys.executable, "-m", "appariement.support", "--only", "api"], env, log)
+    text = log.read_text()
+    assert code == 1, text
+    assert "service_failed" in text
+    assert "no_such_database" in text

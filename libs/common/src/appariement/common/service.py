@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -20,12 +21,13 @@ import asyncpg
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from pydantic import ValidationError
 
 from appariement.common.db import COMMON_MIGRATIONS, MigrationSource, open_database
 from appariement.common.events.topics import ALL_TOPICS, TopicSpec, ensure_topics
 from appariement.common.logging import configure_logging
 from appariement.common.messaging.outbox import OutboxRelay
-from appariement.common.settings import BaseServiceSettings
+from appariement.common.settings import BaseServiceSettings, UnsafeSettingsError
 from appariement.common.web import create_app, database_check, kafka_check
 
 log = structlog.get_logger(__name__)
@@ -243,10 +245,21 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         help="run only the HTTP API, or only the consumers and the outbox relay",
     )
     args = parser.parse_args(argv)
-    settings = spec.settings_class()
+    try:
+        settings = spec.settings_class()
+    except (UnsafeSettingsError, ValidationError) as exc:
+        # Before logging is configured: one plain message, no traceback (ops read it in a pod log).
+        print(f"appariement.{spec.name}: invalid settings: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings)
     mode: Mode = args.only or "all"
-    asyncio.run(serve(spec, settings, mode))
+    try:
+        asyncio.run(serve(spec, settings, mode))
+    except KeyboardInterrupt:  # Ctrl-C before the runner's own handler was installed
+        log.info("service_stopped", service=spec.name)
+    except Exception:
+        log.exception("service_failed", service=spec.name)
+        return 1
     return 0
 
 
