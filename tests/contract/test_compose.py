@@ -102,3 +102,17 @@ def test_matching_workers_scale_out_without_http(compose: dict[str, Any]) -> Non
     assert workers["command"][-2:] == ["--only", "workers"]
     assert workers["image"] == compose["services"]["matching"]["image"]
     assert workers["environment"]["DATABASE_SCHEMA"] == "matching"
+
+
+@pytest.mark.parametrize("name", sorted(PORTS))
+def test_dockerfile_runs_as_a_user_and_checks_health_on_its_port(name: str) -> None:
+    text = (ROOT / "services" / name / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in text
+    assert re.search(r"^USER (?!root)\S+", text, flags=re.MULTILINE)
+    assert f"127.0.0.1:{PORTS[name]}/healthz" in text
+    assert f"HTTP_PORT={PORTS[name]}" in text
+
+
+def test_build_context_leaves_out_the_venv_and_local_data() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", "var", ".git"} <= ignored

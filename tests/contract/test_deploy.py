@@ -41,7 +41,11 @@ def test_kustomization_lists_every_manifest() -> None:
 def test_service_deployment_probes_readyz_and_healthz_on_its_port(name: str) -> None:
     deployment = _by_kind("Deployment")[name]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["python", "-m", f"appariement.{name}"]
+    # Where workers run in their own Deployment, the API one runs the API alone.
+    split = f"{name}-workers" in _by_kind("Deployment")
+    assert container["args"] == ["python", "-m", f"appariement.{name}"] + (
+        ["--only", "api"] if split else []
+    )
     assert container["ports"] == [{"name": "http", "containerPort": PORTS[name]}]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -59,8 +63,10 @@ def test_workers_run_apart_without_http(name: str) -> None:
     container = _by_kind("Deployment")[f"{name}-workers"]["spec"]["template"]["spec"]["containers"][
         0
     ]
-    assert container["args"][-2:] == ["--only", "workers"]
+    assert container["args"] == ["python", "-m", f"appariement.{name}", "--only", "workers"]
     assert "ports" not in container
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DATABASE_SCHEMA"]["value"] == name
 
 
 def test_shared_config_is_production_and_holds_no_secret() -> None:
