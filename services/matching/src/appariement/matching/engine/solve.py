@@ -1,0 +1,182 @@
+"""`solve`: split an instance into partitions, solve each (in parallel), assemble the Result.
+
+Partitions are independent (one specialty in one region), so they run in worker processes,
+biggest first. Every result is checked (capacity, acceptability, weak stability) before it
+is returned: the engine never hands out a matching it has not verified.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from appariement.matching.engine.checker import check
+from appariement.matching.engine.deferred_acceptance import deferred_acceptance
+from appariement.matching.engine.model import Instance, Problem
+from appariement.matching.engine.objective import Objective, evaluate
+from appariement.matching.engine.optimal import solve_exact
+from appariement.matching.engine.result import Result
+
+ENGINE_VERSION = "1.0.0"
+Method = Literal["optimal", "deferred_acceptance"]
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    partition: str
+    assignments: dict[str, str]
+    objective: Objective
+    proven_optimal: bool
+    gap: float | None
+    time_s: float
+
+
+def solve_partition(
+    problem: Problem, *, seed: int, method: Method, time_limit_s: float | None
+) -> PartitionOutcome:
+    """Solve one partition (runs in a worker process; pure)."""
+    started = time.perf_counter()
+    holding = deferred_acceptance(problem, seed)
+    proven = method == "deferred_acceptance"
+    gap: float | None = None
+    if method == "optimal":
+        outcome = solve_exact(problem, seed=seed, warm=holding, time_limit_s=time_limit_s)
+        holding, proven, gap = outcome.holding, outcome.proven_optimal, outcome.gap
+    chosen = [problem.pairs[k] for k in holding if k >= 0]
+    assignments = {problem.candidates[p.candidate]: problem.posts[p.post] for p in chosen}
+    objective = Objective(
+        len(chosen),
+        sum(p.perfect for p in chosen),
+        sum(p.hearts for p in chosen),
+        sum(p.rank for p in chosen),
+    )
+    return PartitionOutcome(
+        problem.partition,
+        assignments,
+        objective,
+        proven,
+        gap,
+        round(time.perf_counter() - started, 4),
+    )
+
+
+def _run_all(
+    problems: list[Problem],
+    *,
+    seed: int,
+    method: Method,
+    time_limit_s: float | None,
+    workers: int,
+    progress: Progress | None,
+) -> dict[str, PartitionOutcome]:
+    order = sorted(problems, key=lambda p: (-len(p.pairs), p.partition))
+    outcomes: dict[str, PartitionOutcome] = {}
+    total = len(order)
+    if workers <= 1 or total <= 1:
+        for pb in order:
+            outcomes[pb.partition] = solve_partition(
+                pb, seed=seed, method=method, time_limit_s=time_limit_s
+            )
+            if progress:
+                progress(len(outcomes), total)
+        return outcomes
+    with ProcessPoolExecutor(max_workers=min(workers, total)) as pool:
+        futures = [
+            pool.submit(solve_partition, pb, seed=seed, method=method, time_limit_s=time_limit_s)
+            for pb in order
+        ]
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes[outcome.partition] = outcome
+            if progress:
+                progress(len(outcomes), total)
+    return outcomes
+
+
+def solve(
+    instance: Instance,
+    *,
+    seed: int = 0,
+    time_limit_s: float | None = None,
+    method: Method = "optimal",
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """Match `instance`. `method="optimal"`: among all weakly stable matchings, the most
+    assigned, then most perfect couples, most hearts, fewest rank points (DESIGN §4);
+    `"deferred_acceptance"`: candidate-proposing, seeded tie-breaking. `time_limit_s` bounds
+    each partition's exact search (the best stable matching found is then returned with
+    `proven_optimal: false`). Same input and seed: same result."""
+    if method not in ("optimal", "deferred_acceptance"):
+        raise ValueError(f"unknown method {method!r} (optimal | deferred_acceptance)")
+    started = time.perf_counter()
+    problems = instance.problems()
+    outcomes = _run_all(
+        problems,
+        seed=seed,
+        method=method,
+        time_limit_s=time_limit_s,
+        workers=workers if workers is not None else (os.cpu_count() or 1),
+        progress=progress,
+    )
+    assignments: dict[str, str] = {}
+    for outcome in outcomes.values():
+        assignments.update(outcome.assignments)
+    with_acceptable_wish = {pb.candidates[pair.candidate] for pb in problems for pair in pb.pairs}
+    unassigned = {
+        c: "outranked" if c in with_acceptable_wish else "no_acceptable_wish"
+        for c in sorted(instance.candidates)
+        if c not in assignments
+    }
+    report = _report(instance, problems, outcomes, assignments, seed=seed, method=method)
+    report["time_s"] = round(time.perf_counter() - started, 4)
+    result = Result(assignments, unassigned, report)
+    violations = check(instance, result)
+    if violations:
+        raise RuntimeError(f"engine produced an invalid matching: {violations[:5]}")
+    return result
+
+
+def _report(
+    instance: Instance,
+    problems: list[Problem],
+    outcomes: dict[str, PartitionOutcome],
+    assignments: dict[str, str],
+    *,
+    seed: int,
+    method: Method,
+) -> dict[str, Any]:
+    partitions = []
+    total = Objective()
+    for pb in problems:
+        outcome = outcomes[pb.partition]
+        objective = outcome.objective
+        total = total + objective
+        partitions.append(
+            {
+                "partition": pb.partition,
+                "candidates": len(pb.candidates),
+                "posts": len(pb.posts),
+                "places": pb.places,
+                "objective": objective.to_dict(),
+                "proven_optimal": outcome.proven_optimal,
+                "gap": outcome.gap,
+                "warnings": list(pb.warnings),
+                "time_s": outcome.time_s,
+            }
+        )
+    if total != evaluate(instance, assignments):  # two independent computations must agree
+        raise RuntimeError(f"objective mismatch: {total} vs {evaluate(instance, assignments)}")
+    return {
+        "engine_version": ENGINE_VERSION,
+        "method": method,
+        "seed": seed,
+        "input_sha256": instance.sha256(),
+        "objective": total.to_dict(),
+        "partitions": partitions,
+    }
