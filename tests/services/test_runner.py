@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from appariement.common.stack.info import StackInfo
+from appariement.common.stack.ports import free_port
 from appariement.common.testing.polling import wait_until
 
 # A service whose only worker fails on its first run and then keeps running: the runner must
@@ -132,3 +133,34 @@ def test_a_database_that_refuses_us_fails_the_start_with_exit_code_1(
     assert code == 1, text
     assert "service_failed" in text
     assert "no_such_database" in text
+
+
+async def test_sigterm_while_waiting_for_the_database_stops_at_once_with_exit_code_0(
+    stack: StackInfo, tmp_path: Path
+) -> None:
+    # Nothing listens on this port: the runner keeps retrying (up to 120 s), as it does while
+    # compose or Kubernetes start PostgreSQL. A stop then must not wait for that deadline.
+    log = tmp_path / "service.log"
+    env = {
+        **os.environ,
+        **stack.env,
+        "APPARIEMENT_STACK_ENV": "",
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
+        "HTTP_PORT": str(free_port()),
+        "LOG_FORMAT": "console",
+    }
+    process = _start([sys.executable, "-m", "appariement.support"], env, log)
+    try:
+        await wait_until(
+            lambda: "dependency_not_ready" in log.read_text() or process.poll() is not None,
+            timeout=30,
+            message="the runner never waited for the database",
+        )
+        assert process.poll() is None, log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0, log.read_text()
+        assert "service_start_abandoned" in log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

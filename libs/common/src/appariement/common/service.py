@@ -133,16 +133,24 @@ async def _retry_until_ready(
             delay = min(delay * 2, 5.0)
 
 
+_FIRST_RESTART_DELAY_S = 0.5
+_HEALTHY_RUN_S = 60.0
+
+
 async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
     """Keep a worker alive: a crash is logged with its traceback and the worker restarts."""
-    delay = 0.5
+    loop = asyncio.get_running_loop()
+    delay = _FIRST_RESTART_DELAY_S
     while True:
+        began = loop.time()
         try:
             await run()
             log.warning("worker_returned", worker=name)
         except asyncio.CancelledError:
             raise
         except Exception:
+            if loop.time() - began > _HEALTHY_RUN_S:
+                delay = _FIRST_RESTART_DELAY_S  # a crash after a long healthy run starts afresh
             log.exception("worker_crashed", worker=name, restart_in=delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
@@ -184,8 +192,18 @@ async def serve(spec: ServiceSpec, settings: BaseServiceSettings, mode: Mode = "
     """Run the service until SIGINT/SIGTERM, then stop it gracefully."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    this = asyncio.current_task()
+    starting = True
+
+    def on_signal() -> None:
+        stop.set()
+        if starting and this is not None:
+            # Still waiting for the database or the broker: nothing to drain, give up now
+            # (a pod stopped during a long start must not wait for the retry deadline).
+            this.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
 
     runtime = _Runtime()
     server: _Server | None = None
@@ -211,13 +229,21 @@ async def serve(spec: ServiceSpec, settings: BaseServiceSettings, mode: Mode = "
                     "topics", lambda: ensure_topics(settings.kafka_bootstrap_servers, spec.topics)
                 )
                 tasks.extend(_worker_tasks(spec, settings, pool))
+            starting = False
             log.info("service_started", service=spec.name, mode=mode)
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
             log.info("service_stopping", service=spec.name)
             await _shutdown(server, tasks)
+    except asyncio.CancelledError:
+        if not (starting and stop.is_set()):
+            raise
+        if this is not None:
+            this.uncancel()
+        log.info("service_start_abandoned", service=spec.name)
     finally:
+        starting = False  # a signal during the clean-up below must not cancel it
         await _shutdown(server, tasks)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
