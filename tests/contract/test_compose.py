@@ -116,3 +116,14 @@ def test_dockerfile_runs_as_a_user_and_checks_health_on_its_port(name: str) -> N
 def test_build_context_leaves_out_the_venv_and_local_data() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "var", ".git"} <= ignored
+
+
+def test_kafka_runs_kraft_and_keeps_its_log_on_the_volume(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    environment = kafka["environment"]
+    assert set(environment["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "ZOOKEEPER" not in " ".join(environment)
+    # Topics are declared in one registry and created at start-up, never auto-created.
+    assert environment["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    mounts = {volume.split(":", 1)[1] for volume in kafka["volumes"]}
+    assert environment["KAFKA_LOG_DIRS"] in mounts
