@@ -4,6 +4,7 @@ cleanly as SIGINT, exit code 0."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -164,3 +165,39 @@ async def test_sigterm_while_waiting_for_the_database_stops_at_once_with_exit_co
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_busy_http_port_fails_the_start_with_a_nonzero_exit_code(
+    stack: StackInfo, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    # Another program holds the port: exit non-zero so compose/Kubernetes restart and report
+    # it, rather than a process that looks alive with no API.
+    log = tmp_path / "service.log"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        env = {
+            **os.environ,
+            **stack.env,
+            "APPARIEMENT_STACK_ENV": "",
+            "DATABASE_SCHEMA": unique_name("busy"),
+            "HTTP_PORT": str(holder.getsockname()[1]),
+            "LOG_FORMAT": "console",
+        }
+        code = _run_to_exit([sys.executable, "-m", "appariement.support"], env, log)
+    text = log.read_text()
+    assert code != 0, text
+    assert "address already in use" in text
+
+
+def test_a_missing_stack_env_file_stops_the_start_with_one_plain_message(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "service.log"
+    env = {**os.environ, "APPARIEMENT_STACK_ENV": str(tmp_path / "gone" / "stack.env")}
+    code = _run_to_exit([sys.executable, "-m", "appariement.support"], env, log)
+    text = log.read_text()
+    assert code == 2, text
+    assert "appariement.support: invalid settings" in text
+    assert "gone/stack.env" in text
+    assert "Traceback" not in text

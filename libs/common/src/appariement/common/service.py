@@ -273,7 +273,8 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = spec.settings_class()
-    except (UnsafeSettingsError, ValidationError) as exc:
+    except (UnsafeSettingsError, ValidationError, FileNotFoundError) as exc:
+        # FileNotFoundError: APPARIEMENT_STACK_ENV names a file that is not there.
         # Before logging is configured: one plain message, no traceback (ops read it in a pod log).
         print(f"appariement.{spec.name}: invalid settings: {exc}", file=sys.stderr)
         return 2
