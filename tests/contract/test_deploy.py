@@ -1,11 +1,14 @@
 """The Kubernetes base (deploy/base) read as data: every service deployed with probes on the
 conventional endpoints and port, every file listed in the kustomization."""
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from appariement.common.settings import BaseServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "base"
@@ -74,3 +77,54 @@ def test_shared_config_is_production_and_holds_no_secret() -> None:
     assert config["ENVIRONMENT"] == "production"
     assert config["LOG_FORMAT"] == "json"
     assert not {"DATABASE_URL", "JWT_PUBLIC_KEY"} & set(config)
+
+
+# What the referenced Secrets hold in a real cluster (sample values, not secrets).
+SAMPLE_SECRETS = {
+    ("appariement-database", "url"): "postgresql://appariement:s3cr3t-Only-In-Vault@pg:5432/app",
+    ("appariement-jwt", "JWT_PUBLIC_KEY"): (
+        "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----"
+    ),
+}
+
+
+def _container_environment(container: dict[str, Any]) -> dict[str, str]:
+    """The environment the pod gets: envFrom sources first, then env entries (k8s order)."""
+    configmaps = {name: d["data"] for name, d in _by_kind("ConfigMap").items()}
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            environment |= configmaps[source["configMapRef"]["name"]]
+        else:
+            secret = source["secretRef"]["name"]
+            environment |= {key: v for (name, key), v in SAMPLE_SECRETS.items() if name == secret}
+    for entry in container.get("env", []):
+        if "value" in entry:
+            environment[entry["name"]] = str(entry["value"])
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            environment[entry["name"]] = SAMPLE_SECRETS[(ref["name"], ref["key"])]
+    return environment
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [*sorted(PORTS), "matching-workers", "notification-workers"],
+)
+def test_pod_environment_passes_the_production_settings_checks(
+    deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = _by_kind("Deployment")[deployment]["spec"]["template"]["spec"]["containers"][0]
+    service = container["args"][2].removeprefix("appariement.")
+    monkeypatch.setenv("APPARIEMENT_STACK_ENV", "")
+    for key, value in _container_environment(container).items():
+        monkeypatch.setenv(key, value)
+    settings_class: type[BaseServiceSettings] = importlib.import_module(
+        f"appariement.{service}.config"
+    ).Settings
+    settings = settings_class()  # raises UnsafeSettingsError if production would refuse it
+    assert settings.environment == "production"
+    assert settings.database_schema == service
+    assert settings.http_host == "0.0.0.0"
+    if "ports" in container:
+        assert settings.http_port == container["ports"][0]["containerPort"]
