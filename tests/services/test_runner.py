@@ -2,6 +2,7 @@
 (never dies silently), and SIGTERM — what Docker and Kubernetes send — stops the process as
 cleanly as SIGINT, exit code 0."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,6 +11,8 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 from appariement.common.stack.info import StackInfo
 from appariement.common.stack.ports import free_port
@@ -201,3 +204,77 @@ def test_a_missing_stack_env_file_stops_the_start_with_one_plain_message(
     assert "appariement.support: invalid settings" in text
     assert "gone/stack.env" in text
     assert "Traceback" not in text
+
+
+# A service with one slow route: a stop signal must let the request in flight finish.
+SLOW_SERVICE = textwrap.dedent(
+    """
+    import asyncio
+    import sys
+
+    from fastapi import APIRouter
+
+    from appariement.common.service import ServiceSpec, main
+    from appariement.support.config import Settings
+
+    router = APIRouter()
+
+
+    @router.get("/slow")
+    async def slow() -> dict[str, str]:
+        print("slow_request_started", flush=True)
+        await asyncio.sleep(1.5)
+        return {"done": "yes"}
+
+
+    SPEC = ServiceSpec(
+        name="support",
+        title="Appariement — drain test",
+        settings_class=Settings,
+        routers=lambda: [router],
+        topics=(),
+        relay=False,
+    )
+    sys.exit(main(SPEC, sys.argv[1:]))
+    """
+)
+
+
+async def test_sigterm_lets_the_request_in_flight_finish_then_exits_zero(
+    stack: StackInfo, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    script = tmp_path / "slow_service.py"
+    script.write_text(SLOW_SERVICE)
+    log = tmp_path / "service.log"
+    port = free_port()
+    env = {
+        **os.environ,
+        **stack.env,
+        "APPARIEMENT_STACK_ENV": "",
+        "DATABASE_SCHEMA": unique_name("drain"),
+        "HTTP_PORT": str(port),
+        "LOG_FORMAT": "console",
+    }
+    process = _start([sys.executable, str(script), "--only", "api"], env, log)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+
+            async def ready() -> bool:
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    return process.poll() is not None
+
+            await wait_until(ready, timeout=60, message="the service never became ready")
+            assert process.poll() is None, log.read_text()
+            request = asyncio.create_task(client.get("/slow"))
+            await wait_until(lambda: "slow_request_started" in log.read_text(), timeout=10)
+            process.send_signal(signal.SIGTERM)
+            response = await request
+        assert response.status_code == 200
+        assert response.json() == {"done": "yes"}
+        assert process.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

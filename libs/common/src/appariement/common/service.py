@@ -133,6 +133,7 @@ async def _retry_until_ready(
             delay = min(delay * 2, 5.0)
 
 
+_HTTP_DRAIN_S = 20
 _FIRST_RESTART_DELAY_S = 0.5
 _HEALTHY_RUN_S = 60.0
 
@@ -216,6 +217,8 @@ async def serve(spec: ServiceSpec, settings: BaseServiceSettings, mode: Mode = "
             log_config=None,
             access_log=False,
             lifespan="auto",
+            # Drain in-flight requests, but within the 30 s Kubernetes/compose give before SIGKILL.
+            timeout_graceful_shutdown=_HTTP_DRAIN_S,
         )
         server = _Server(config)
         # The API answers /healthz at once; /readyz turns green when the pool is open.
