@@ -109,9 +109,14 @@ class _Server(uvicorn.Server):
 
 
 def _transient(exc: BaseException) -> bool:
-    """A dependency still starting: connection refused, timeouts, aiokafka's connection errors."""
+    """A dependency still starting: connection refused, timeouts, PostgreSQL "starting up"
+    (57P03, seen when a pod starts with its database), aiokafka's connection errors."""
     return isinstance(
-        exc, OSError | asyncpg.PostgresConnectionError | asyncio.TimeoutError
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncio.TimeoutError,
     ) or type(exc).__name__ in {"KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
 
 
