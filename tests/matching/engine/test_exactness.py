@@ -19,8 +19,9 @@ from appariement.matching.engine import Instance, check, evaluate, solve
 from .brute_force import Enumeration, Tiny, candidate_optimal, enumerate_matchings, objective
 from .tiny import shrink, tiny_instance
 
-TIE_INSTANCES = 2000
-STRICT_INSTANCES = 600
+TIE_INSTANCES = 4000
+STRICT_INSTANCES = 1000
+LARGER_INSTANCES = 800
 
 
 def _fail(d: dict[str, Any], gap: Callable[[dict[str, Any]], str | None]) -> str:
@@ -65,6 +66,14 @@ def test_optimal_solver_reaches_the_brute_force_optimum_on_tiny_instances_with_t
     rng = random.Random(20240313)
     for _ in range(TIE_INSTANCES):
         d = tiny_instance(rng)
+        gap = _optimal_gap(d)
+        assert gap is None, _fail(d, _optimal_gap)
+
+
+def test_optimal_solver_reaches_the_brute_force_optimum_on_up_to_eight_candidates() -> None:
+    rng = random.Random(8)
+    for _ in range(LARGER_INSTANCES):
+        d = tiny_instance(rng, larger=True)
         gap = _optimal_gap(d)
         assert gap is None, _fail(d, _optimal_gap)
 

@@ -12,14 +12,19 @@ from collections.abc import Callable
 from typing import Any
 
 
-def tiny_instance(rng: random.Random, *, strict: bool = False) -> dict[str, Any]:
-    """Up to 6 candidates and 4 posts; ties, refusals, 0 hearts and capacity 0 unless strict."""
-    n_cand = rng.randint(1, 6)
+def tiny_instance(
+    rng: random.Random, *, strict: bool = False, larger: bool = False
+) -> dict[str, Any]:
+    """Up to 6 candidates and 4 posts (``larger``: 3–8 candidates, capacities up to 3);
+    ties, refusals, 0 hearts and capacity 0 unless strict."""
+    n_cand = rng.randint(3, 8) if larger else rng.randint(1, 6)
     n_post = rng.randint(1, 4)
+    capacities = [0, 1, 1, 2, 2, 3] if larger else [0, 1, 1, 1, 2, 2]
+    wish_probability = 0.6 if larger else 0.75
     posts = [
         {
             "id": f"p{j}",
-            "capacity": rng.choice([1, 1, 2]) if strict else rng.choice([0, 1, 1, 1, 2, 2]),
+            "capacity": rng.choice([1, 1, 2]) if strict else rng.choice(capacities),
             "subdivision": rng.choice(["Lyon", "Grenoble"]),
         }
         for j in range(n_post)
@@ -30,7 +35,7 @@ def tiny_instance(rng: random.Random, *, strict: bool = False) -> dict[str, Any]
     wishes, rankings = [], []
     applicants: dict[str, list[str]] = {p["id"]: [] for p in posts}
     for c in candidates:
-        chosen = [p["id"] for p in posts if rng.random() < 0.75]
+        chosen = [p["id"] for p in posts if rng.random() < wish_probability]
         if strict:
             levels = rng.sample(range(1, 10), len(chosen))
         else:
