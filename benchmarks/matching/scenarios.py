@@ -23,7 +23,7 @@ NATIONAL = {"candidates": 12_000, "posts": 7_000, "partitions": 500, "places": 1
 NATIONAL_QUICK = {"candidates": 2_000, "posts": 1_170, "partitions": 84, "places": 2_333}
 
 
-def strict(*, quick: bool, seed: int, workers: int) -> dict[str, Any]:
+def strict(*, quick: bool, seed: int, workers: int, time_limit_s: float | None) -> dict[str, Any]:
     from matching.games import HospitalResident
 
     size = STRICT_QUICK if quick else STRICT
@@ -75,7 +75,9 @@ def strict(*, quick: bool, seed: int, workers: int) -> dict[str, Any]:
     }
 
 
-def national(*, method: str, quick: bool, seed: int, workers: int) -> dict[str, Any]:
+def national(
+    *, method: str, quick: bool, seed: int, workers: int, time_limit_s: float | None
+) -> dict[str, Any]:
     size = NATIONAL_QUICK if quick else NATIONAL
     started = time.perf_counter()
     d = generate(
@@ -89,12 +91,13 @@ def national(*, method: str, quick: bool, seed: int, workers: int) -> dict[str, 
     with PeakMemory() as memory:
         inst = Instance.from_dict(d)
         parsed = time.perf_counter()
-        res = solve(inst, seed=seed, method=method, workers=workers)
+        res = solve(inst, seed=seed, method=method, workers=workers, time_limit_s=time_limit_s)
         solved = time.perf_counter()
     parts = res.report["partitions"]
     return {
         "method": method,
         "workers": workers,
+        "time_limit_s": time_limit_s,
         "candidates": len(d["candidates"]),
         "places": sum(p["capacity"] for p in d["posts"]),
         "partitions": len(parts),
@@ -106,6 +109,11 @@ def national(*, method: str, quick: bool, seed: int, workers: int) -> dict[str, 
         "peak_mib": memory.peak_mib,
         "rusage_mib": memory.rusage_mib,
         "proven": sum(1 for p in parts if p["proven_optimal"]),
+        "unproven": [
+            {k: p[k] for k in ("partition", "candidates", "places", "gap", "time_s")}
+            for p in parts
+            if not p["proven_optimal"]
+        ],
         "slowest_partition_s": max(p["time_s"] for p in parts),
         "objective": res.report["objective"],
     }
