@@ -13,7 +13,7 @@ import contextlib
 import functools
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -24,8 +24,11 @@ from fastapi import APIRouter, FastAPI
 from pydantic import ValidationError
 
 from appariement.common.db import COMMON_MIGRATIONS, MigrationSource, open_database
+from appariement.common.events.base import IntegrationEvent
 from appariement.common.events.topics import ALL_TOPICS, TopicSpec, ensure_topics
 from appariement.common.logging import configure_logging
+from appariement.common.messaging.consumer import IdempotentConsumer
+from appariement.common.messaging.guard import Handler
 from appariement.common.messaging.outbox import OutboxRelay
 from appariement.common.settings import BaseServiceSettings, UnsafeSettingsError
 from appariement.common.web import create_app, database_check, kafka_check
@@ -46,6 +49,38 @@ class ServiceContext:
 
 Worker = Callable[[ServiceContext], Awaitable[None]]
 """A long-running coroutine (a consumer loop); restarted with backoff if it raises."""
+
+
+def consumer_worker(
+    name: str,
+    *,
+    topics: Sequence[str],
+    handlers: Mapping[type[IntegrationEvent], Handler],
+    group_id: str | None = None,
+    max_attempts: int = 3,
+) -> tuple[str, Worker]:
+    """A `ServiceSpec.workers` entry running an inbox-guarded consumer with the service's
+    pool and broker settings. Each worker is its own consumer group (and inbox name),
+    `<service>.<name>` unless given, so two consumers of one service never share a group::
+
+        workers=[consumer_worker("campaign_events", topics=[CAMPAIGN_EVENTS.name],
+                                 handlers={PhaseOpened: on_phase_opened})]
+    """
+
+    async def run(context: ServiceContext) -> None:
+        settings = context.settings
+        await IdempotentConsumer(
+            context.pool,
+            topics=topics,
+            group_id=group_id or f"{settings.service_name}.{name}",
+            handlers=handlers,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            enable_idempotence=settings.kafka_enable_idempotence,
+            max_attempts=max_attempts,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+        ).run()
+
+    return name, run
 
 
 def _no_routers() -> Sequence[APIRouter]:
@@ -298,4 +333,12 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["ServiceContext", "ServiceSpec", "Worker", "build_app", "main", "serve"]
+__all__ = [
+    "ServiceContext",
+    "ServiceSpec",
+    "Worker",
+    "build_app",
+    "consumer_worker",
+    "main",
+    "serve",
+]
