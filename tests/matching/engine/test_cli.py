@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from appariement.matching.engine.cli import main
+from appariement.matching.engine.cli import ProgressLine, main
 
 SCRIPT = Path(sys.executable).parent / "appariement-match"
 
@@ -151,3 +152,25 @@ def test_console_script_runs_generate_solve_and_check(tmp_path: Path) -> None:
         [str(SCRIPT), "check", str(instance), str(result)], capture_output=True, timeout=60
     )
     assert checked.returncode == 0
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_rewrites_one_line_on_a_terminal_and_stays_silent_otherwise() -> None:
+    terminal = _Terminal()
+    bar = ProgressLine(terminal, min_seconds=0.0)
+    bar.update(1, 4)
+    bar.update(4, 4)
+    bar.close()
+    text = terminal.getvalue()
+    assert text.count("\r") == 2
+    assert "1/4" in text
+    assert text.endswith("4/4\n")
+    pipe = io.StringIO()
+    quiet = ProgressLine(pipe, min_seconds=0.0)
+    quiet.update(1, 4)
+    quiet.close()
+    assert pipe.getvalue() == ""

@@ -10,7 +10,6 @@ file, invalid instance or result, bad arguments).
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 import time
@@ -114,18 +113,17 @@ def _write_json(data: Any, path: Path | None, *, indent: int | None) -> None:
 
 def _solve(args: argparse.Namespace) -> int:
     inst = _read_instance(args.instance)
-    options: dict[str, Any] = {
-        "seed": args.seed,
-        "time_limit_s": args.time_limit,
-        "method": args.method,
-        "workers": args.workers,
-    }
-    bar = _ProgressLine(sys.stderr)
-    if "progress" in inspect.signature(solve).parameters:
-        options["progress"] = bar.update
+    bar = ProgressLine(sys.stderr)
     started = time.perf_counter()
     try:
-        res = solve(inst, **options)
+        res = solve(
+            inst,
+            seed=args.seed,
+            time_limit_s=args.time_limit,
+            method=args.method,
+            workers=args.workers,
+            progress=bar.update,
+        )
     finally:
         bar.close()
     elapsed = time.perf_counter() - started
@@ -180,7 +178,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-class _ProgressLine:
+class ProgressLine:
     """One stderr line over the partitions, rewritten in place; silent when not a terminal."""
 
     def __init__(self, stream: TextIO, *, min_seconds: float = 1.0) -> None:
