@@ -4,7 +4,20 @@ One process runs, by default, the HTTP API, the service's consumers and its outb
 `--only api` and `--only workers` split them so ops can scale workers apart. Start-up is the
 same for all six services: logging, database pool and migrations (the common outbox/inbox
 tables, then the service's own), topics, then the API and the workers. SIGINT/SIGTERM stop
-everything gracefully and the process exits 0.
+everything gracefully and the process exits 0 (a stop during start-up too); invalid settings
+exit 2 with one plain message, a failed start exits non-zero. A crashed worker is logged with
+its traceback and restarted with backoff. A service spells itself out in its `spec.py`::
+
+    SPEC = ServiceSpec(
+        name="candidature",                  # appariement.candidature.migrations/*.sql
+        title="Appariement — candidatures",
+        settings_class=Settings,
+        routers=routers,                     # () -> [APIRouter, ...]
+        workers=[consumer_worker("campaign_events", topics=[CAMPAIGN_EVENTS.name],
+                                 handlers={PhaseOpened: on_phase_opened})],
+    )
+
+and its `__main__.py` is `raise SystemExit(main(SPEC))`.
 """
 
 import argparse
