@@ -1,0 +1,95 @@
+"""Deferred acceptance: candidate-proposing, capacities, seeded tie-breaking."""
+
+from __future__ import annotations
+
+from appariement.matching.engine import Instance, check, solve
+from appariement.matching.engine.deferred_acceptance import deferred_acceptance
+from appariement.matching.engine.model import Problem
+
+from .brute_force import Tiny, candidate_optimal, enumerate_matchings
+from .helpers import instance
+
+
+def _da(inst: Instance, seed: int = 0) -> dict[str, str]:
+    return solve(inst, seed=seed, method="deferred_acceptance", workers=1).assignments
+
+
+# Strict preferences. Hand run: a->p, b->q, c->p (p keeps a: rank 2 < 3); c->q (q keeps c:
+# 2 < 3, rejects b); b->p (p takes b: rank 1, rejects a); a->q (q takes a: rank 1, rejects
+# c); c->r. Result a:q, b:p, c:r.
+STRICT = instance(
+    {"p": 1, "q": 1, "r": 1},
+    {"a": {"p": 3, "q": 2, "r": 1}, "b": {"q": 3, "p": 2, "r": 1}, "c": {"p": 3, "q": 2, "r": 1}},
+    {"p": {"b": 1, "a": 2, "c": 3}, "q": {"a": 1, "c": 2, "b": 3}, "r": {"a": 1, "b": 2, "c": 3}},
+)
+
+
+def test_strict_preferences_give_the_hand_computed_candidate_optimal_matching() -> None:
+    inst = Instance.from_dict(STRICT)
+    assert _da(inst) == {"a": "q", "b": "p", "c": "r"}
+    t = Tiny.from_dict(STRICT)
+    assert _da(inst) == candidate_optimal(t, enumerate_matchings(t).stable)
+
+
+def test_candidates_prefer_their_own_best_over_the_posts_best() -> None:
+    # a: p > q, b: q > p; p prefers b, q prefers a. Two stable matchings; DA gives the
+    # candidates' one (a:p, b:q), not the posts' one (a:q, b:p).
+    d = instance(
+        {"p": 1, "q": 1},
+        {"a": {"p": 2, "q": 1}, "b": {"q": 2, "p": 1}},
+        {"p": {"b": 1, "a": 2}, "q": {"a": 1, "b": 2}},
+    )
+    for seed in range(5):
+        assert _da(Instance.from_dict(d), seed) == {"a": "p", "b": "q"}
+
+
+def test_capacities_hold_several_and_reject_the_worst_ranked() -> None:
+    # p has 2 places for 3 candidates who all want it most; p ranks c last -> c goes to q.
+    d = instance(
+        {"p": 2, "q": 1, "z": 0},
+        {"a": {"p": 2, "q": 1}, "b": {"p": 2, "q": 1}, "c": {"z": 3, "p": 2, "q": 1}},
+        {"p": {"a": 1, "b": 2, "c": 3}, "q": {"a": 1, "b": 1, "c": 1}, "z": {"c": 1}},
+    )
+    inst = Instance.from_dict(d)
+    assert _da(inst) == {"a": "p", "b": "p", "c": "q"}  # z has no place at all
+
+
+# a only wants p; b wants p then q; p ranks a and b equally. If the tie-break favours b at
+# p, a is left out (still weakly stable); the larger matching a:p, b:q is also stable.
+TIE = instance(
+    {"p": 1, "q": 1},
+    {"a": {"p": 1}, "b": {"p": 2, "q": 1}},
+    {"p": {"a": 1, "b": 1}, "q": {"b": 1}},
+)
+
+
+def test_tie_breaking_depends_on_the_seed_and_every_outcome_is_stable() -> None:
+    inst = Instance.from_dict(TIE)
+    outcomes = {}
+    for seed in range(40):
+        m = _da(inst, seed)
+        assert check(inst, m) == []
+        outcomes[tuple(sorted(m.items()))] = seed
+    assert set(outcomes) == {(("a", "p"), ("b", "q")), (("b", "p"),)}
+
+
+def test_same_seed_same_matching_and_the_partition_seeds_its_own_tie_break() -> None:
+    inst = Instance.from_dict(TIE)
+    (problem,) = inst.problems()
+    assert all(
+        deferred_acceptance(problem, s) == deferred_acceptance(problem, s) for s in range(10)
+    )
+    renamed = Problem("x", problem.candidates, problem.posts, problem.capacity, problem.pairs, ())
+    results = {tuple(deferred_acceptance(renamed, s)) for s in range(40)}
+    assert len(results) == 2  # the renamed partition still breaks the tie both ways
+
+
+def test_unassigned_candidates_get_a_reason() -> None:
+    d = instance(
+        {"p": 1},
+        {"a": {"p": 2}, "b": {"p": 1}, "c": {"p": 0}},
+        {"p": {"a": 1, "b": 2, "c": 1}},
+    )
+    res = solve(Instance.from_dict(d), method="deferred_acceptance", workers=1)
+    assert res.assignments == {"a": "p"}
+    assert res.unassigned == {"b": "outranked", "c": "no_acceptable_wish"}
