@@ -71,9 +71,10 @@ async def test_crashed_worker_is_logged_and_restarted_then_sigterm_exits_zero(
         **stack.env,
         "APPARIEMENT_STACK_ENV": "",
         "DATABASE_SCHEMA": unique_name("runner"),
+        "HTTP_PORT": str(port := free_port()),
         "LOG_FORMAT": "console",
     }
-    process = _start([sys.executable, str(script), "--only", "workers"], env, log)
+    process = _start([sys.executable, str(script)], env, log)
     try:
 
         def output() -> str:
@@ -88,6 +89,9 @@ async def test_crashed_worker_is_logged_and_restarted_then_sigterm_exits_zero(
         text = output()
         assert "worker_crashed" in text
         assert "first run fails on purpose" in text  # the traceback is in the log
+        async with httpx.AsyncClient(timeout=5) as client:
+            metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert 'worker_crashes_total{worker="flaky"} 1.0' in metrics
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0, output()
         assert "service_stopped" in output()

@@ -34,6 +34,7 @@ import asyncpg
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from appariement.common.db import COMMON_MIGRATIONS, MigrationSource, open_database
@@ -186,6 +187,13 @@ async def _retry_until_ready(
             delay = min(delay * 2, 5.0)
 
 
+WORKER_CRASHES = Counter(
+    "worker_crashes_total",
+    "Crashes of a supervised worker (consumer, outbox relay); each is followed by a restart.",
+    ["worker"],
+)
+"""On the default registry, so /metrics shows it in the default (API + workers) mode."""
+
 _HTTP_DRAIN_S = 20
 _FIRST_RESTART_DELAY_S = 0.5
 _HEALTHY_RUN_S = 60.0
@@ -205,6 +213,7 @@ async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
         except Exception:
             if loop.time() - began > _HEALTHY_RUN_S:
                 delay = _FIRST_RESTART_DELAY_S  # a crash after a long healthy run starts afresh
+            WORKER_CRASHES.labels(worker=name).inc()
             log.exception("worker_crashed", worker=name, restart_in=delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
