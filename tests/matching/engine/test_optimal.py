@@ -1,0 +1,118 @@
+"""The exact solver on hand-made instances where each objective level decides."""
+
+from __future__ import annotations
+
+import json
+
+from appariement.matching.engine import Instance, Objective, check, evaluate, solve
+
+from .helpers import instance
+from .test_deferred_acceptance import TIE
+
+
+def _solve(d: dict[str, object], seed: int = 0, **kw: object) -> tuple[dict[str, str], Objective]:
+    inst = Instance.from_dict(d)
+    res = solve(inst, seed=seed, workers=1, **kw)  # type: ignore[arg-type]
+    assert check(inst, res) == []
+    return res.assignments, evaluate(inst, res.assignments)
+
+
+def test_most_assigned_beats_a_bad_tie_break() -> None:
+    # Deferred acceptance leaves a out for some seeds (see its tests); the optimum never does.
+    # a-p is perfect (a's only wish, p's rank 1); b-q is not (b gave p 2 hearts, q only 1).
+    for seed in range(10):
+        assert _solve(TIE, seed) == ({"a": "p", "b": "q"}, Objective(2, 1, 2, 2))
+
+
+def test_perfect_couples_break_ties_between_equally_large_matchings() -> None:
+    # a, b give p and q 3 hearts each. p ranks a 1, b 2; q ranks both 1. a:p,b:q has two
+    # perfect couples (a-p: 3 hearts = a's best, rank 1 = p's best; b-q likewise);
+    # a:q,b:p has one (b-p: rank 2 is not p's best). Both are stable (a, b indifferent).
+    d = instance(
+        {"p": 1, "q": 1},
+        {"a": {"p": 3, "q": 3}, "b": {"p": 3, "q": 3}},
+        {"p": {"a": 1, "b": 2}, "q": {"a": 1, "b": 1}},
+    )
+    for seed in range(5):
+        assert _solve(d, seed) == ({"a": "p", "b": "q"}, Objective(2, 2, 6, 2))
+
+
+def test_hearts_then_ranks_decide_when_no_couple_is_perfect() -> None:
+    # r refuses everyone, so nobody's best-hearted wish (r, 5 hearts) is assignable: no
+    # perfect couple. Hearts: a:p,b:q = 3+2 = 5 beats a:q,b:p = 1+2 = 3 (all stable: p, q
+    # rank a and b equally, so nothing blocks).
+    hearts = instance(
+        {"p": 1, "q": 1, "r": 1},
+        {"a": {"p": 3, "q": 1, "r": 5}, "b": {"p": 2, "q": 2, "r": 5}},
+        {"p": {"a": 1, "b": 1}, "q": {"a": 1, "b": 1}, "r": {"a": 0, "b": 0}},
+    )
+    assert _solve(hearts) == ({"a": "p", "b": "q"}, Objective(2, 0, 5, 2))
+    # Equal hearts: p ranks a 1, b 2; q ranks a 2, b 1 -> a:p,b:q (ranks 1+1) beats 2+2.
+    ranks = instance(
+        {"p": 1, "q": 1, "r": 1},
+        {"a": {"p": 2, "q": 2, "r": 5}, "b": {"p": 2, "q": 2, "r": 5}},
+        {"p": {"a": 1, "b": 2}, "q": {"a": 2, "b": 1}, "r": {"a": 0, "b": 0}},
+    )
+    for seed in range(5):
+        assert _solve(ranks, seed) == ({"a": "p", "b": "q"}, Objective(2, 0, 4, 2))
+
+
+def test_stability_comes_before_size() -> None:
+    # p (1 place) ranks a above b; a wants only p; b wants p, then q; c wants only q,
+    # which ranks c above b. Any matching with b assigned is unstable: b:p -> (a, p)
+    # blocks, b:q -> (c, q) blocks. Size 3 is impossible, so the optimum has size 2.
+    d = instance(
+        {"p": 1, "q": 1},
+        {"a": {"p": 1}, "b": {"p": 2, "q": 1}, "c": {"q": 3}},
+        {"p": {"a": 1, "b": 2}, "q": {"c": 1, "b": 2}},
+    )
+    inst = Instance.from_dict(d)
+    res = solve(inst, workers=1)
+    assert res.assignments == {"a": "p", "c": "q"}
+    assert res.unassigned == {"b": "outranked"}
+
+
+def test_report_layout_and_warnings() -> None:
+    d = instance(
+        {"p": 1, "q": 1, "z": 1},
+        {"a": {"p": 2}, "b": {"q": 1, "z": 1}, "c": {"z": 1}},
+        {"p": {"a": 1}, "q": {"b": 1}, "z": {"b": 0, "c": 0}},
+        partition={"q": "neuro", "b": "neuro", "z": "neuro", "c": "neuro"},
+    )
+    inst = Instance.from_dict(d)
+    res = solve(inst, seed=7, workers=2)
+    out = res.to_dict(timings=False)
+    assert out["assignments"] == [{"candidate": "a", "post": "p"}, {"candidate": "b", "post": "q"}]
+    assert out["unassigned"] == [{"candidate": "c", "reason": "no_acceptable_wish"}]
+    report = out["report"]
+    assert report["method"] == "optimal"
+    assert report["seed"] == 7
+    assert report["input_sha256"] == inst.sha256()
+    assert report["objective"] == {
+        "assigned": 2,
+        "perfect_couples": 2,
+        "total_hearts": 3,
+        "sum_of_ranks": 2,
+    }
+    assert [p["partition"] for p in report["partitions"]] == ["", "neuro"]
+    neuro = report["partitions"][1]
+    assert neuro["candidates"] == 2
+    assert neuro["posts"] == 2
+    assert neuro["places"] == 2
+    assert neuro["proven_optimal"] is True
+    assert neuro["gap"] == 0.0
+    assert neuro["warnings"] == [
+        "post z: all 2 applicants refused",
+        "candidate c: no acceptable wish",
+    ]
+    assert "time_s" not in neuro
+    assert "time_s" in res.to_dict()["report"]
+    assert json.loads(json.dumps(res.to_dict())) == res.to_dict()  # JSON-able
+
+
+def test_a_time_limit_falls_back_to_a_stable_matching_and_says_so() -> None:
+    inst = Instance.from_dict(TIE)
+    res = solve(inst, time_limit_s=1e-9, workers=1)
+    assert check(inst, res) == []
+    (part,) = res.report["partitions"]
+    assert part["proven_optimal"] is False
