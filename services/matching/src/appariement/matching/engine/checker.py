@@ -63,14 +63,18 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
                 Violation("capacity", f"post {p} holds {n} > {instance.posts[p].capacity}", None, p)
             )
 
-    for (c, p), h in sorted(instance.hearts.items()):
-        if not instance.acceptable(c, p) or matched.get(c) == p:
-            continue
+    blocking: list[Violation] = []
+    hearts, ranks, posts = instance.hearts, instance.ranks, instance.posts
+    for (c, p), h in hearts.items():
+        r = ranks.get((c, p), 0)
+        if h < 1 or r < 1:
+            continue  # not an acceptable pair: it cannot block
         current = matched.get(c)
-        if current is not None and h <= instance.hearts.get((c, current), 0):
-            continue  # c does not strictly prefer p
-        room = holders.get(p, 0) < instance.posts[p].capacity
-        if room or (holders.get(p, 0) > 0 and instance.ranks[(c, p)] < worst[p]):
+        if current == p or (current is not None and h <= hearts.get((c, current), 0)):
+            continue  # c holds p, or does not strictly prefer p
+        held = holders.get(p, 0)
+        room = held < posts[p].capacity
+        if room or (held > 0 and r < worst[p]):
             why = "has a free place" if room else "prefers them to one of its holders"
-            violations.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
-    return violations
+            blocking.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
+    return violations + sorted(blocking, key=lambda v: (v.candidate or "", v.post or ""))

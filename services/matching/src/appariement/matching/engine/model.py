@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class InvalidInstance(ValueError):
@@ -33,9 +33,9 @@ class Candidate:
     partition: str
 
 
-@dataclass(frozen=True)
-class Pair:
-    """An acceptable pair (hearts ≥ 1 and rank ≥ 1) in index form."""
+class Pair(NamedTuple):
+    """An acceptable pair (hearts ≥ 1 and rank ≥ 1) in index form (a tuple: 150,000 of them
+    are built and sent to worker processes for a national instance)."""
 
     candidate: int
     post: int
@@ -171,31 +171,41 @@ class Instance:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Canonical form: every list sorted, so equal instances give equal bytes."""
+        """Canonical form: every list sorted, so equal instances give equal bytes. Keys are
+        built in sorted order, so `sha256` can skip `sort_keys` (a national instance holds
+        ~300,000 entries)."""
         return {
-            "posts": [
-                {"id": p.id, "capacity": p.capacity, "subdivision": p.subdivision}
-                | ({"partition": p.partition} if p.partition else {})
-                for p in sorted(self.posts.values(), key=lambda p: p.id)
-            ],
             "candidates": [
-                {"id": c.id, "subdivision": c.subdivision}
-                | ({"partition": c.partition} if c.partition else {})
+                {"id": c.id, "partition": c.partition, "subdivision": c.subdivision}
+                if c.partition
+                else {"id": c.id, "subdivision": c.subdivision}
                 for c in sorted(self.candidates.values(), key=lambda c: c.id)
             ],
-            "wishes": [
-                {"candidate": c, "post": p, "hearts": h}
-                for (c, p), h in sorted(self.hearts.items())
+            "posts": [
+                {
+                    "capacity": p.capacity,
+                    "id": p.id,
+                    "partition": p.partition,
+                    "subdivision": p.subdivision,
+                }
+                if p.partition
+                else {"capacity": p.capacity, "id": p.id, "subdivision": p.subdivision}
+                for p in sorted(self.posts.values(), key=lambda p: p.id)
             ],
             "rankings": [
-                {"post": p, "candidate": c, "rank": r}
-                for (c, p), r in sorted(self.ranks.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+                {"candidate": c, "post": p, "rank": r}
+                for (p, c), r in sorted(((p, c), r) for (c, p), r in self.ranks.items())
+            ],
+            "wishes": [
+                {"candidate": c, "hearts": h, "post": p}
+                for (c, p), h in sorted(self.hearts.items())
             ],
         }
 
     def sha256(self) -> str:
-        """SHA-256 of the canonical JSON: the run report names exactly what was solved."""
-        text = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        """SHA-256 of the canonical JSON (sorted keys, compact): the run report names exactly
+        what was solved."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def best_hearts(self) -> dict[str, int]:
@@ -226,17 +236,18 @@ class Instance:
             cands_of[cand.partition].append(cand.id)
         for post in self.posts.values():
             posts_of[post.partition].append(post.id)
-        pairs_of: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
-        for c, p in self.hearts:
-            if self.acceptable(c, p):
-                pairs_of[self.posts[p].partition].append((c, p))
+        pairs_of: dict[str, list[tuple[str, str, int, int]]] = {n: [] for n in names}
         applicants: dict[str, int] = {}
         refused: dict[str, int] = {}
-        for c, p in self.hearts:
-            if self.hearts[(c, p)] >= 1:
+        ranks, post_of = self.ranks, self.posts
+        for (c, p), h in self.hearts.items():
+            if h >= 1:
                 applicants[p] = applicants.get(p, 0) + 1
-                if self.ranks.get((c, p), 0) == 0:
+                r = ranks.get((c, p), 0)
+                if r == 0:
                     refused[p] = refused.get(p, 0) + 1
+                else:
+                    pairs_of[post_of[p].partition].append((c, p, h, r))
         result = []
         for name in names:
             cands = sorted(cands_of[name])
@@ -244,14 +255,8 @@ class Instance:
             ci = {c: i for i, c in enumerate(cands)}
             pi = {p: i for i, p in enumerate(posts)}
             pairs = tuple(
-                Pair(
-                    ci[c],
-                    pi[p],
-                    self.hearts[(c, p)],
-                    self.ranks[(c, p)],
-                    self.hearts[(c, p)] == best_h[c] and self.ranks[(c, p)] == best_r[p],
-                )
-                for c, p in sorted(pairs_of[name])
+                Pair(ci[c], pi[p], h, r, h == best_h[c] and r == best_r[p])
+                for c, p, h, r in sorted(pairs_of[name])
             )
             warnings = [
                 f"post {p}: all {applicants[p]} applicants refused"

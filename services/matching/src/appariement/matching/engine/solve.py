@@ -77,7 +77,9 @@ def _run_all(
     order = sorted(problems, key=lambda p: (-len(p.pairs), p.partition))
     outcomes: dict[str, PartitionOutcome] = {}
     total = len(order)
-    if workers <= 1 or total <= 1:
+    if workers <= 1 or total <= 1 or method == "deferred_acceptance":
+        # Deferred acceptance takes well under a second for a national instance: worker
+        # processes would cost more (start-up, sending the partitions) than they save.
         for pb in order:
             outcomes[pb.partition] = solve_partition(
                 pb, seed=seed, method=method, time_limit_s=time_limit_s
