@@ -156,7 +156,18 @@ def solve_exact(
         if k >= 0:
             current[k] = 1.0
 
-    for coefficients in _levels(problem):
+    usable = [k for k, pair in enumerate(problem.pairs) if problem.capacity[pair.post] > 0]
+    all_assigned = False
+    for level, coefficients in enumerate(_levels(problem)):
+        if (
+            coefficients @ current
+            >= _upper_bound(problem, usable, coefficients, all_assigned) - 0.5
+        ):
+            # The current matching already reaches a bound no matching can pass: optimal
+            # for this level without a search (common: every candidate placed, top wishes).
+            _fix(h, coefficients, float(coefficients @ current))
+            all_assigned = all_assigned or level == 0
+            continue
         if time_limit_s is not None:
             remaining = time_limit_s - (time.perf_counter() - started)
             if remaining <= 0:
@@ -176,16 +187,39 @@ def solve_exact(
                 current = solution
             gap = float(info.mip_gap) if info.mip_gap < highspy.kHighsInf else None
             return _outcome(problem, current, False, gap)
-        achieved = float(coefficients @ current)
-        nonzero = np.flatnonzero(coefficients)
-        h.addRow(
-            achieved - 0.5,
-            highspy.kHighsInf,
-            len(nonzero),
-            nonzero.astype(np.int32),
-            coefficients[nonzero],
-        )
+        _fix(h, coefficients, float(coefficients @ current))
+        if level == 0:  # everyone with a usable pair placed: the same holds at every level
+            placeable = len({problem.pairs[k].candidate for k in usable})
+            all_assigned = bool(coefficients @ current >= placeable - 0.5)
     return _outcome(problem, current, True, 0.0)
+
+
+def _fix(h: highspy.Highs, coefficients: np.ndarray, achieved: float) -> None:
+    """Keep a level at its optimum while the next levels are optimised (integers: exact)."""
+    nonzero = np.flatnonzero(coefficients)
+    h.addRow(
+        achieved - 0.5,
+        highspy.kHighsInf,
+        len(nonzero),
+        nonzero.astype(np.int32),
+        coefficients[nonzero],
+    )
+
+
+def _upper_bound(
+    problem: Problem, usable: list[int], coefficients: np.ndarray, all_assigned: bool
+) -> float:
+    """Each candidate adds at most its best coefficient (or 0 when it may stay unassigned;
+    once the first level has placed every candidate that has a usable pair, all must stay)."""
+    best: dict[int, float] = {}
+    for k in usable:
+        c = problem.pairs[k].candidate
+        value = float(coefficients[k])
+        if c not in best or value > best[c]:
+            best[c] = value
+    if all_assigned:
+        return sum(best.values())
+    return sum(max(0.0, v) for v in best.values())
 
 
 def _outcome(problem: Problem, x: np.ndarray, proven: bool, gap: float | None) -> ExactOutcome:
