@@ -15,12 +15,13 @@ starts from the previous level's solution (the first from deferred acceptance).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
 
 from appariement.matching.engine.model import Problem
+from appariement.matching.engine.prune import removable_pairs
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,29 @@ def _levels(problem: Problem) -> list[np.ndarray]:
 def solve_exact(
     problem: Problem, *, seed: int, warm: list[int], time_limit_s: float | None
 ) -> ExactOutcome:
-    """The lexicographically best weakly stable matching of `problem` (see module doc)."""
+    """The lexicographically best weakly stable matching of `problem` (see module doc).
+
+    Pairs that no stable matching uses are pruned first (`prune`: same set of stable
+    matchings, about half the pairs on a national instance); indices are mapped back."""
+    removed = removable_pairs(problem)
+    if not removed:
+        return _solve_exact(problem, seed=seed, warm=warm, time_limit_s=time_limit_s)
+    keep = [k for k in range(len(problem.pairs)) if k not in removed]
+    new_index = {k: i for i, k in enumerate(keep)}
+    reduced = replace(problem, pairs=tuple(problem.pairs[k] for k in keep))
+    outcome = _solve_exact(
+        reduced,
+        seed=seed,
+        warm=[new_index.get(k, -1) for k in warm],  # a stable warm start uses no pruned pair
+        time_limit_s=time_limit_s,
+    )
+    holding = [keep[k] if k >= 0 else -1 for k in outcome.holding]
+    return ExactOutcome(holding, outcome.proven_optimal, outcome.gap)
+
+
+def _solve_exact(
+    problem: Problem, *, seed: int, warm: list[int], time_limit_s: float | None
+) -> ExactOutcome:
     n = len(problem.pairs)
     if n == 0:
         return ExactOutcome(warm, True, None)
