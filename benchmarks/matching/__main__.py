@@ -95,13 +95,15 @@ def _print(figures: dict[str, dict[str, Any]]) -> None:
             f"   peak memory {f['peak_mib']:.0f} MiB sampled over the process tree, "
             f"{f['rusage_mib']:.0f} MiB by getrusage self+largest child (target ≤ 1 GiB)"
         )
-        share = 100 * f["proven"] / f["partitions"]
-        print(f"   proven optimal: {f['proven']}/{f['partitions']} partitions ({share:.1f} %)")
-        for p in f["unproven"]:
-            print(
-                f"     not proven: {p['partition']} ({p['candidates']} candidates, "
-                f"{p['places']} places), gap {p['gap']}, {p['time_s']:.1f} s"
-            )
+        if f["method"] == "optimal":
+            share = 100 * f["proven"] / f["partitions"]
+            print(f"   proven optimal: {f['proven']}/{f['partitions']} partitions ({share:.1f} %)")
+            for p in f["unproven"]:
+                print(
+                    f"     not proven: {p['partition']} ({p['candidates']} candidates, "
+                    f"{p['places']} places), open level {p['open_level']}, bound {p['bound']}, "
+                    f"gap {p['gap']}, {p['time_s']:.1f} s"
+                )
         print(
             f"   objective: assigned {o['assigned']:,}, perfect couples {o['perfect_couples']:,}, "
             f"hearts {o['total_hearts']:,}, sum of ranks {o['sum_of_ranks']:,}"

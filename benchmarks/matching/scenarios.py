@@ -75,6 +75,9 @@ def strict(*, quick: bool, seed: int, workers: int, time_limit_s: float | None) 
     }
 
 
+UNPROVEN_FIELDS = ("partition", "candidates", "places", "gap", "open_level", "bound", "time_s")
+
+
 def national(
     *, method: str, quick: bool, seed: int, workers: int, time_limit_s: float | None
 ) -> dict[str, Any]:
@@ -110,9 +113,7 @@ def national(
         "rusage_mib": memory.rusage_mib,
         "proven": sum(1 for p in parts if p["proven_optimal"]),
         "unproven": [
-            {k: p[k] for k in ("partition", "candidates", "places", "gap", "time_s")}
-            for p in parts
-            if not p["proven_optimal"]
+            {k: p[k] for k in UNPROVEN_FIELDS} for p in parts if p["proven_optimal"] is False
         ],
         "slowest_partition_s": max(p["time_s"] for p in parts),
         "objective": res.report["objective"],

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from appariement.matching.engine import Instance, Objective, check, evaluate, solve
+from appariement.matching.engine.optimal import _time_limited
 
 from .helpers import instance
 from .test_deferred_acceptance import TIE
@@ -116,3 +119,30 @@ def test_a_time_limit_falls_back_to_a_stable_matching_and_says_so() -> None:
     assert check(inst, res) == []
     (part,) = res.report["partitions"]
     assert part["proven_optimal"] is False
+    assert part["open_level"] in ("assigned", "perfect_couples", "total_hearts", "sum_of_ranks")
+    assert part["gap"] is None or 0.0 <= part["gap"] <= 1.0
+
+
+def test_a_time_limited_level_reports_its_bound_and_a_gap_between_0_and_1() -> None:
+    # Hand values: 2 placed against a search bound of 3.6 (3 once rounded down): gap 1/3,
+    # where HiGHS's own gap (bound - value) / value would say 0.8. For the ranks level the
+    # solver maximises -ranks: a bound of -4.5 means a sum of ranks of at least 5.
+    (problem,) = Instance.from_dict(TIE).problems()
+    x = np.zeros(len(problem.pairs))
+    x[[0, len(problem.pairs) - 1]] = 1.0
+    ones = np.ones(len(problem.pairs))
+    out = _time_limited(problem, x, 0, ones, 3.6)
+    assert (out.proven_optimal, out.open_level, out.bound) == (False, "assigned", 3)
+    assert out.gap == round(1 / 3, 6)
+    ranks = np.full(len(problem.pairs), -4.0)  # each chosen pair ranked 4: 8 in all
+    out = _time_limited(problem, x, 3, ranks, -4.5)
+    assert (out.open_level, out.bound, out.gap) == ("sum_of_ranks", 5, round(3 / 8, 6))
+    out = _time_limited(problem, x, 1, ones, float("inf"))
+    assert (out.open_level, out.bound, out.gap) == ("perfect_couples", None, None)
+
+
+def test_deferred_acceptance_claims_no_optimality() -> None:
+    res = solve(Instance.from_dict(TIE), method="deferred_acceptance", workers=1)
+    (part,) = res.report["partitions"]
+    assert part["proven_optimal"] is None
+    assert part["gap"] is None

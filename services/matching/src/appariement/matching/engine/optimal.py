@@ -23,12 +23,16 @@ import numpy as np
 from appariement.matching.engine.model import Problem
 from appariement.matching.engine.prune import removable_pairs
 
+LEVELS = ("assigned", "perfect_couples", "total_hearts", "sum_of_ranks")
+
 
 @dataclass(frozen=True)
 class ExactOutcome:
     holding: list[int]  # pair index per candidate, -1 when unassigned
     proven_optimal: bool
-    gap: float | None  # relative MIP gap of the level where the time limit hit
+    gap: float | None  # 0 when proven; else the open level's relative gap, None if unknown
+    open_level: str | None = None  # the first objective level not proven optimal
+    bound: int | None = None  # best bound on that level (natural sense: a lower bound for ranks)
 
 
 def _stability_rows(problem: Problem) -> tuple[list[int], list[int], list[float], list[float]]:
@@ -160,7 +164,7 @@ def solve_exact(
         time_limit_s=time_limit_s,
     )
     holding = [keep[k] if k >= 0 else -1 for k in outcome.holding]
-    return ExactOutcome(holding, outcome.proven_optimal, outcome.gap)
+    return replace(outcome, holding=holding)
 
 
 def _solve_exact(
@@ -194,7 +198,7 @@ def _solve_exact(
         if time_limit_s is not None:
             remaining = time_limit_s - (time.perf_counter() - started)
             if remaining <= 0:
-                return _outcome(problem, current, False, None)
+                return _outcome(problem, current, False, None, level)
             h.setOptionValue("time_limit", remaining)
         h.changeColsCost(n, columns, coefficients)
         h.setSolution(n, columns, current)
@@ -208,13 +212,28 @@ def _solve_exact(
             feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
             if feasible and coefficients @ solution >= coefficients @ current:
                 current = solution
-            gap = float(info.mip_gap) if info.mip_gap < highspy.kHighsInf else None
-            return _outcome(problem, current, False, gap)
+            return _time_limited(problem, current, level, coefficients, info.mip_dual_bound)
         _fix(h, coefficients, float(coefficients @ current))
         if level == 0:  # everyone with a usable pair placed: the same holds at every level
             placeable = len({problem.pairs[k].candidate for k in usable})
             all_assigned = bool(coefficients @ current >= placeable - 0.5)
     return _outcome(problem, current, True, 0.0)
+
+
+def _time_limited(
+    problem: Problem, x: np.ndarray, level: int, coefficients: np.ndarray, dual_bound: float
+) -> ExactOutcome:
+    """The outcome when a level's search stops at the time limit: its best bound, in the
+    level's own sense, and the relative gap |bound - value| / max(|bound|, |value|, 1), in
+    [0, 1] (HiGHS's own gap divides by the incumbent and can exceed 1)."""
+    if not np.isfinite(dual_bound) or abs(dual_bound) >= highspy.kHighsInf:
+        return _outcome(problem, x, False, None, level)
+    value = round(float(coefficients @ x))
+    best = int(np.floor(dual_bound + 1e-6))  # objectives are integers: the bound rounds down
+    if level == len(LEVELS) - 1:  # maximising -ranks: report the sum of ranks and its floor
+        value, best = -value, -best
+    gap = abs(best - value) / max(abs(best), abs(value), 1)
+    return _outcome(problem, x, False, round(gap, 6), level, best)
 
 
 def _fix(h: highspy.Highs, coefficients: np.ndarray, achieved: float) -> None:
@@ -245,8 +264,15 @@ def _upper_bound(
     return sum(max(0.0, v) for v in best.values())
 
 
-def _outcome(problem: Problem, x: np.ndarray, proven: bool, gap: float | None) -> ExactOutcome:
+def _outcome(
+    problem: Problem,
+    x: np.ndarray,
+    proven: bool,
+    gap: float | None,
+    level: int | None = None,
+    bound: int | None = None,
+) -> ExactOutcome:
     holding = [-1] * len(problem.candidates)
     for k in np.flatnonzero(x > 0.5):
         holding[problem.pairs[int(k)].candidate] = int(k)
-    return ExactOutcome(holding, proven, gap)
+    return ExactOutcome(holding, proven, gap, None if level is None else LEVELS[level], bound)

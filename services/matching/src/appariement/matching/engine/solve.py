@@ -19,6 +19,7 @@ from appariement.matching.engine.deferred_acceptance import deferred_acceptance
 from appariement.matching.engine.model import Instance, Problem
 from appariement.matching.engine.objective import Objective, evaluate
 from appariement.matching.engine.optimal import solve_exact
+from appariement.matching.engine.promotion import promoted_deferred_acceptance
 from appariement.matching.engine.result import Result
 
 ENGINE_VERSION = "1.0.0"
@@ -31,9 +32,11 @@ class PartitionOutcome:
     partition: str
     assignments: dict[str, str]
     objective: Objective
-    proven_optimal: bool
+    proven_optimal: bool | None  # None for deferred acceptance: it does not seek the optimum
     gap: float | None
     time_s: float
+    open_level: str | None = None
+    bound: int | None = None
 
 
 WARM_STARTS = 8
@@ -56,17 +59,23 @@ def solve_partition(
     """Solve one partition (runs in a worker process; pure)."""
     started = time.perf_counter()
     holding = deferred_acceptance(problem, seed)
-    proven = method == "deferred_acceptance"
+    proven: bool | None = None
     gap: float | None = None
+    open_level: str | None = None
+    bound: int | None = None
     if method == "optimal":
-        # Warm start: the best of a few seeded tie-breaks (cheap, and often already optimal
-        # on the first levels, which then need no search at all).
-        for extra in range(1, WARM_STARTS):
-            other = deferred_acceptance(problem, seed * WARM_STARTS + extra)
-            if _key(problem, other) > _key(problem, holding):
-                holding = other
+        # Warm start: the best of a few seeded tie-breaks, plain and with promotion (cheap,
+        # and often already optimal on the first levels, which then need no search at all).
+        for extra in range(WARM_STARTS):
+            for other in (
+                deferred_acceptance(problem, seed * WARM_STARTS + extra) if extra else holding,
+                promoted_deferred_acceptance(problem, seed * WARM_STARTS + extra),
+            ):
+                if _key(problem, other) > _key(problem, holding):
+                    holding = other
         outcome = solve_exact(problem, seed=seed, warm=holding, time_limit_s=time_limit_s)
         holding, proven, gap = outcome.holding, outcome.proven_optimal, outcome.gap
+        open_level, bound = outcome.open_level, outcome.bound
     chosen = [problem.pairs[k] for k in holding if k >= 0]
     assignments = {problem.candidates[p.candidate]: problem.posts[p.post] for p in chosen}
     objective = Objective(
@@ -82,6 +91,8 @@ def solve_partition(
         proven,
         gap,
         round(time.perf_counter() - started, 4),
+        open_level,
+        bound,
     )
 
 
@@ -188,6 +199,8 @@ def _report(
                 "objective": objective.to_dict(),
                 "proven_optimal": outcome.proven_optimal,
                 "gap": outcome.gap,
+                "open_level": outcome.open_level,
+                "bound": outcome.bound,
                 "warnings": list(pb.warnings),
                 "time_s": outcome.time_s,
             }
