@@ -212,7 +212,11 @@ def _solve_exact(
             feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
             if feasible and coefficients @ solution >= coefficients @ current:
                 current = solution
-            return _time_limited(problem, current, level, coefficients, info.mip_dual_bound)
+            # Before its root LP is solved HiGHS's bound can be weaker than the trivial one
+            # (1,028 for a 959-candidate partition): report the better of the two.
+            trivial = _upper_bound(problem, usable, coefficients, all_assigned)
+            bound = min(float(info.mip_dual_bound), trivial)
+            return _time_limited(problem, current, level, coefficients, bound)
         _fix(h, coefficients, float(coefficients @ current))
         if level == 0:  # everyone with a usable pair placed: the same holds at every level
             placeable = len({problem.pairs[k].candidate for k in usable})
