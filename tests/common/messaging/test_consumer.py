@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
 
 from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging import dead_letters as dl
@@ -237,6 +238,10 @@ async def test_inbox_guard_used_outside_the_consumer_loop_applies_a_message_once
         await producer.stop()
     assert outcomes == ["applied", "duplicates", "dead_lettered"]
     assert await applied_seqs(pool) == [3]
+    # Prometheus counts each outcome per consumer (what ops graph and alert on).
+    for outcome in ("applied", "duplicates", "dead_lettered"):
+        labels = {"consumer": "stats-agent", "outcome": outcome}
+        assert REGISTRY.get_sample_value("events_consumed_total", labels) == 1.0
 
 
 async def test_database_session_lost_during_a_handler_is_retried_not_dead_lettered(

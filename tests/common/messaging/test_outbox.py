@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging.consumer import IdempotentConsumer
@@ -200,10 +201,17 @@ async def test_broker_paused_then_resumed_delivers_everything_in_order_per_key(
     assert seen == {k: [s for s in range(45) if keys[s % 3] == k] for k in keys}
 
 
+def _metric(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
 async def test_second_relay_on_a_schema_stands_by_and_takes_over_when_the_first_stops(
     stack: StackInfo, pool: asyncpg.Pool, topics: Any, background: Any
 ) -> None:
     (topic,) = await topics("outbox")
+    # What Prometheus sees: relays holding a lock in this process, rows sent.
+    active_before = _metric("outbox_relays_active")
+    sent_before = _metric("outbox_events_sent_total")
     first = relay_for(stack, pool, lock_retry_seconds=0.2)
     second = relay_for(stack, pool, lock_retry_seconds=0.2)
     first_task = background(first.run())
@@ -213,6 +221,7 @@ async def test_second_relay_on_a_schema_stands_by_and_takes_over_when_the_first_
         before = await publish_to(conn, topic, "k", 1)
     await wait_until(lambda: _all_marked(pool), timeout=20, message="sent by the first")
     assert (first.sent_count, second.active.is_set()) == (1, False)
+    assert _metric("outbox_relays_active") == active_before + 1  # the standby is not counted
 
     first_task.cancel()
     await wait_until(second.active.is_set, timeout=10, message="second relay took over")
@@ -220,6 +229,12 @@ async def test_second_relay_on_a_schema_stands_by_and_takes_over_when_the_first_
         after = await publish_to(conn, topic, "k", 2)
     await wait_until(lambda: _all_marked(pool), timeout=20, message="sent by the second")
     assert (first.sent_count, second.sent_count) == (1, 1)
+    await wait_until(
+        lambda: _metric("outbox_relays_active") == active_before + 1,
+        timeout=10,
+        message="the stopped relay is no longer counted active",
+    )
+    assert _metric("outbox_events_sent_total") == sent_before + 2
     messages = await collect(stack.kafka_bootstrap_servers, topic, lambda ms: len(ms) >= 2)
     assert ids_of(messages) == [before.id, after.id]
 

@@ -29,6 +29,7 @@ from appariement.common.events.registry import EventDecodeError, decode_event
 from appariement.common.messaging import inbox
 from appariement.common.messaging.dead_letters import send_dead_letter
 from appariement.common.messaging.errors import DB_UNAVAILABLE
+from appariement.common.messaging.metrics import EVENTS_CONSUMED
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +76,7 @@ class InboxGuard:
     async def process(self, message: Any) -> Outcome:
         outcome = await self._process(message)
         self.stats[outcome] += 1
+        EVENTS_CONSUMED.labels(consumer=self.name, outcome=outcome).inc()
         return outcome
 
     async def _process(self, message: Any) -> Outcome:

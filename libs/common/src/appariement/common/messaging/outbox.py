@@ -28,6 +28,7 @@ from appariement.common.events.base import IntegrationEvent
 from appariement.common.events.envelope import EventEnvelope
 from appariement.common.messaging.errors import DB_UNAVAILABLE
 from appariement.common.messaging.kafka import make_producer, missing_topics
+from appariement.common.messaging.metrics import OUTBOX_RELAYS_ACTIVE, OUTBOX_SENT
 
 log = structlog.get_logger(__name__)
 
@@ -177,6 +178,8 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._backoff_max)
             finally:
+                if self.active.is_set():
+                    OUTBOX_RELAYS_ACTIVE.dec()
                 self.active.clear()
 
     async def _run_with(self, conn: asyncpg.Connection) -> None:
@@ -193,6 +196,7 @@ class OutboxRelay:
         try:
             self.backend_pid = conn.get_server_pid()
             self.active.set()
+            OUTBOX_RELAYS_ACTIVE.inc()
             log.info("outbox_relay_active", schema=schema, backend_pid=self.backend_pid)
             producer = await self._start_producer()
             backoff = self._backoff_initial
@@ -320,6 +324,7 @@ class OutboxRelay:
                 [row.id for row in delivered],
             )
             self.sent_count += len(delivered)
+            OUTBOX_SENT.inc(len(delivered))
         failures = [res for res in results if isinstance(res, BaseException)]
         if failures:
             log.warning("outbox_relay_send_failed", failed=len(failures), delivered=len(delivered))
