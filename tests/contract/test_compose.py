@@ -97,11 +97,16 @@ def test_service_environment_passes_the_production_settings_checks(
     assert settings.kafka_enable_idempotence is True
 
 
-def test_matching_workers_scale_out_without_http(compose: dict[str, Any]) -> None:
+def test_matching_workers_scale_out_and_keep_the_image_health_check(
+    compose: dict[str, Any],
+) -> None:
     workers = compose["services"]["matching-workers"]
     assert workers["command"][-2:] == ["--only", "workers"]
     assert workers["image"] == compose["services"]["matching"]["image"]
     assert workers["environment"]["DATABASE_SCHEMA"] == "matching"
+    # The image checks /healthz on 8004; a workers-only process serves it there too.
+    assert workers["environment"]["HTTP_PORT"] == "8004"
+    assert not workers.get("healthcheck", {}).get("disable", False)
 
 
 @pytest.mark.parametrize("name", sorted(PORTS))

@@ -62,14 +62,17 @@ def test_service_deployment_probes_readyz_and_healthz_on_its_port(name: str) -> 
 
 
 @pytest.mark.parametrize("name", ["matching", "notification"])
-def test_workers_run_apart_without_http(name: str) -> None:
+def test_workers_run_apart_and_answer_the_probes_on_their_port(name: str) -> None:
     container = _by_kind("Deployment")[f"{name}-workers"]["spec"]["template"]["spec"]["containers"][
         0
     ]
     assert container["args"] == ["python", "-m", f"appariement.{name}", "--only", "workers"]
-    assert "ports" not in container
+    assert container["ports"] == [{"name": "http", "containerPort": PORTS[name]}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e for e in container["env"]}
     assert env["DATABASE_SCHEMA"]["value"] == name
+    assert env["HTTP_PORT"]["value"] == str(PORTS[name])
 
 
 def test_shared_config_is_production_and_holds_no_secret() -> None:

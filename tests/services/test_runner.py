@@ -13,10 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from fastapi import APIRouter
 
+from appariement.common.service import ServiceSpec, build_app
 from appariement.common.stack.info import StackInfo
 from appariement.common.stack.ports import free_port
 from appariement.common.testing.polling import wait_until
+from appariement.support.config import Settings
 
 # A service whose only worker fails on its first run and then keeps running: the runner must
 # log the crash with its traceback and start the worker again.
@@ -282,3 +285,26 @@ async def test_sigterm_lets_the_request_in_flight_finish_then_exits_zero(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+async def test_a_workers_only_app_serves_the_ops_endpoints_and_no_api_route() -> None:
+    router = APIRouter()
+
+    @router.get("/tickets")
+    async def tickets() -> list[str]:
+        return []
+
+    spec = ServiceSpec(
+        name="support",
+        title="Appariement — ops test",
+        settings_class=Settings,
+        routers=lambda: [router],
+    )
+    settings = Settings(database_url="postgresql://unused@127.0.0.1:1/x")
+    for ops_only, tickets_status in ((False, 200), (True, 404)):
+        app = build_app(spec, settings, ops_only=ops_only)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/tickets")).status_code == tickets_status
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/metrics")).status_code == 200

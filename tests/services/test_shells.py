@@ -149,7 +149,7 @@ async def test_only_api_serves_http_without_the_relay(
     assert _stop(api) == 0, api.output()
 
 
-async def test_only_workers_runs_the_relay_without_http(
+async def test_only_workers_runs_the_relay_and_serves_only_the_ops_endpoints(
     start_service: Callable[..., Running],
 ) -> None:
     workers = start_service("matching", "--only", "workers")
@@ -158,5 +158,9 @@ async def test_only_workers_runs_the_relay_without_http(
         timeout=60,
         message="the outbox relay never started",
     )
-    assert await _status(f"{workers.url}/healthz") is None
+    await wait_until(lambda: _is_ready(workers), timeout=60)  # database and broker checked
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{workers.url}/healthz")).status_code == 200
+        metrics = (await client.get(f"{workers.url}/metrics")).text
+    assert "outbox_relays_active 1.0" in metrics  # Prometheus sees the relay holding its lock
     assert _stop(workers) == 0, workers.output()

@@ -1,7 +1,9 @@
 """The runner every service uses: `python -m appariement.<service> [--only api|workers]`.
 
 One process runs, by default, the HTTP API, the service's consumers and its outbox relay;
-`--only api` and `--only workers` split them so ops can scale workers apart. Start-up is the
+`--only api` and `--only workers` split them so ops can scale workers apart (a workers-only
+process still serves /healthz, /readyz and /metrics on its port, for probes and Prometheus,
+but no API route). Start-up is the
 same for all six services: logging, database pool and migrations (the common outbox/inbox
 tables, then the service's own), topics, then the API and the workers. SIGINT/SIGTERM stop
 everything gracefully and the process exits 0 (a stop during start-up too); invalid settings
@@ -131,15 +133,21 @@ class _Runtime:
 
 
 def build_app(
-    spec: ServiceSpec, settings: BaseServiceSettings, runtime: _Runtime | None = None
+    spec: ServiceSpec,
+    settings: BaseServiceSettings,
+    runtime: _Runtime | None = None,
+    *,
+    ops_only: bool = False,
 ) -> FastAPI:
-    """The service's FastAPI app: common endpoints plus the service's routers."""
+    """The service's FastAPI app: common endpoints plus the service's routers (`ops_only`:
+    the common endpoints alone, what a `--only workers` process serves for its probes and
+    Prometheus)."""
     runtime = runtime or _Runtime()
     app = create_app(
         settings,
         title=spec.title,
         version=spec.version,
-        routers=spec.routers(),
+        routers=() if ops_only else spec.routers(),
         readiness_checks=[
             database_check(lambda: runtime.pool),
             kafka_check(settings.kafka_bootstrap_servers),
@@ -192,7 +200,7 @@ WORKER_CRASHES = Counter(
     "Crashes of a supervised worker (consumer, outbox relay); each is followed by a restart.",
     ["worker"],
 )
-"""On the default registry, so /metrics shows it in the default (API + workers) mode."""
+"""On the default registry: /metrics shows it in every mode."""
 
 _HTTP_DRAIN_S = 20
 _FIRST_RESTART_DELAY_S = 0.5
@@ -269,22 +277,21 @@ async def serve(spec: ServiceSpec, settings: BaseServiceSettings, mode: Mode = "
         loop.add_signal_handler(sig, on_signal)
 
     runtime = _Runtime()
-    server: _Server | None = None
     tasks: list[asyncio.Task[None]] = []
-    if mode != "workers":
-        config = uvicorn.Config(
-            build_app(spec, settings, runtime),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="auto",
-            # Drain in-flight requests, but within the 30 s Kubernetes/compose give before SIGKILL.
-            timeout_graceful_shutdown=_HTTP_DRAIN_S,
-        )
-        server = _Server(config)
-        # The API answers /healthz at once; /readyz turns green when the pool is open.
-        tasks.append(asyncio.create_task(server.serve(), name="http"))
+    # Every mode serves HTTP: `--only workers` the common endpoints alone (probes, Prometheus).
+    config = uvicorn.Config(
+        build_app(spec, settings, runtime, ops_only=mode == "workers"),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="auto",
+        # Drain in-flight requests, but within the 30 s Kubernetes/compose give before SIGKILL.
+        timeout_graceful_shutdown=_HTTP_DRAIN_S,
+    )
+    server = _Server(config)
+    # The API answers /healthz at once; /readyz turns green when the pool is open.
+    tasks.append(asyncio.create_task(server.serve(), name="http"))
 
     log.info("service_starting", service=spec.name, mode=mode, port=settings.http_port)
     try:
@@ -333,7 +340,8 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=["api", "workers"],
-        help="run only the HTTP API, or only the consumers and the outbox relay",
+        help="run only the HTTP API, or only the consumers and the outbox relay "
+        "(which still serve /healthz, /readyz and /metrics)",
     )
     args = parser.parse_args(argv)
     try:
