@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+from enum import IntEnum
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appariement.matching.engine import Instance, InvalidInstance
 
@@ -116,3 +121,83 @@ def test_partitions_are_split_sorted_and_carry_warnings() -> None:
     assert default.warnings == ("post r: all 1 applicants refused",)
     assert neuro.candidates == ("y", "z")
     assert neuro.warnings == ("candidate y: no acceptable wish",)
+
+
+# Ids that JSON must escape (quotes, backslashes, control characters, non-ASCII, surrogate
+# pairs); posts and candidates share them to exercise the (candidate, post) order.
+IDS = st.text(
+    alphabet=st.sampled_from(["a", "b", "é", '"', "\\", "\n", "\x01", "😀", "/", " "]),
+    min_size=1,
+    max_size=3,
+)
+
+
+@st.composite
+def _plain(draw: st.DrawFn) -> dict[str, Any]:
+    parts = draw(st.lists(st.sampled_from(["", "a", "b"]), min_size=1, max_size=2, unique=True))
+    posts = draw(st.lists(IDS, min_size=1, max_size=5, unique=True))
+    cands = draw(st.lists(IDS, min_size=1, max_size=6, unique=True))
+    part_of = {("p", p): draw(st.sampled_from(parts)) for p in posts}
+    part_of |= {("c", c): draw(st.sampled_from(parts)) for c in cands}
+
+    def entry(kind: str, i: str) -> dict[str, Any]:
+        e: dict[str, Any] = {"id": i, "subdivision": draw(IDS)}
+        if part_of[(kind, i)]:
+            e["partition"] = part_of[(kind, i)]
+        return e
+
+    same = [(c, p) for c in cands for p in posts if part_of[("c", c)] == part_of[("p", p)]]
+    wishes = draw(st.lists(st.sampled_from(same), unique=True)) if same else []
+    rankings = draw(st.lists(st.sampled_from(same), unique=True)) if same else []
+    return {
+        "posts": [entry("p", p) | {"capacity": draw(st.integers(0, 3))} for p in posts],
+        "candidates": [entry("c", c) for c in cands],
+        "wishes": [
+            {"candidate": c, "post": p, "hearts": draw(st.integers(0, 12))} for c, p in wishes
+        ],
+        "rankings": [
+            {"candidate": c, "post": p, "rank": draw(st.integers(0, 12))} for c, p in rankings
+        ],
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(_plain())
+def test_canonical_text_is_json_dumps_of_the_canonical_form(d: dict[str, Any]) -> None:
+    inst = Instance.from_dict(d)
+    text = json.dumps(inst.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    assert inst.canonical_json() == text
+    assert inst.sha256() == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@settings(max_examples=150, deadline=None)
+@given(_plain())
+def test_bulk_and_entry_by_entry_validation_build_the_same_instance(d: dict[str, Any]) -> None:
+    fast = Instance.from_dict(d)
+    assert fast._columns is not None  # plain JSON takes the bulk path
+    # A list subclass sends the same entries down the entry-by-entry path.
+    slow = Instance.from_dict({k: _ListSubclass(v) for k, v in d.items()})
+    assert slow._columns is None
+    assert fast == slow
+    assert list(fast.hearts) == list(slow.hearts)
+    assert list(fast.ranks) == list(slow.ranks)
+    assert fast.canonical_json() == slow.canonical_json()
+    assert fast.problems() == slow.problems()
+    assert fast.best_hearts() == slow.best_hearts()
+    assert fast.best_ranks() == slow.best_ranks()
+
+
+class _ListSubclass(list):  # type: ignore[type-arg]
+    pass
+
+
+def test_subclasses_of_json_types_are_still_accepted_entry_by_entry() -> None:
+    class Id(str):
+        pass
+
+    d = _base()
+    d["wishes"][0]["candidate"] = Id("d1")
+    d["posts"][0]["capacity"] = IntEnum("Cap", {"ONE": 1}).ONE
+    inst = Instance.from_dict(d)
+    assert inst._columns is None
+    assert inst.canonical_json() == Instance.from_dict(_base()).canonical_json()

@@ -63,18 +63,27 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
                 Violation("capacity", f"post {p} holds {n} > {instance.posts[p].capacity}", None, p)
             )
 
-    blocking: list[Violation] = []
+    # A pair (c, p) blocks when it is acceptable, c strictly prefers p to what c holds
+    # (anything beats nothing) and p has a free place or ranks c strictly better than its
+    # worst holder. `held_hearts[c]` and `worse_than[p]` turn both sides into one comparison
+    # each, so the pass over the wishes does the cheap tests before looking up the rank.
     hearts, ranks, posts = instance.hearts, instance.ranks, instance.posts
+    held_hearts = {c: hearts.get((c, p), 0) for c, p in matched.items()}
+    worse_than: dict[str, float] = {}  # p prefers a candidate ranked r iff r < worse_than[p]
+    for p, post in posts.items():
+        n = holders.get(p, 0)
+        worse_than[p] = float("inf") if n < post.capacity else worst[p] if n > 0 else 0
+    blocking: list[Violation] = []
     for (c, p), h in hearts.items():
+        if h <= held_hearts.get(c, 0) or worse_than[p] <= 1:
+            continue  # no heart, c does not strictly prefer p (or holds it), or p is happy
         r = ranks.get((c, p), 0)
-        if h < 1 or r < 1:
-            continue  # not an acceptable pair: it cannot block
-        current = matched.get(c)
-        if current == p or (current is not None and h <= hearts.get((c, current), 0)):
-            continue  # c holds p, or does not strictly prefer p
-        held = holders.get(p, 0)
-        room = held < posts[p].capacity
-        if room or (held > 0 and r < worst[p]):
-            why = "has a free place" if room else "prefers them to one of its holders"
+        if 1 <= r < worse_than[p]:
+            held = holders.get(p, 0)
+            why = (
+                "has a free place"
+                if held < posts[p].capacity
+                else "prefers them to one of its holders"
+            )
             blocking.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
     return violations + sorted(blocking, key=lambda v: (v.candidate or "", v.post or ""))

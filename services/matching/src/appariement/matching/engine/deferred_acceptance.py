@@ -22,40 +22,60 @@ def tie_break_rng(seed: int, partition: str) -> random.Random:
 def deferred_acceptance(problem: Problem, seed: int) -> list[int]:
     """Index of the pair each candidate holds at the end, or -1 when unassigned."""
     rng = tie_break_rng(seed, problem.partition)
-    n = len(problem.candidates)
-    candidate_order = [rng.random() for _ in range(n)]
-    proposal_order = [rng.random() for _ in problem.pairs]
-    prefs: list[list[int]] = [[] for _ in range(n)]
-    for k, pair in enumerate(problem.pairs):
-        prefs[pair.candidate].append(k)
-    for wishes in prefs:
-        # Pop from the end: best wish last (most hearts, then seeded order).
-        wishes.sort(key=lambda k: (problem.pairs[k].hearts, proposal_order[k]))
+    n, pairs = len(problem.candidates), problem.pairs
+    rand = rng.random
+    candidate_order = [rand() for _ in range(n)]
+    proposal_order = [rand() for _ in pairs]
+    cand_of = [pair.candidate for pair in pairs]
+    post_of = [pair.post for pair in pairs]
+    neg_rank = [-pair.rank for pair in pairs]
+    # All wishes sorted by (candidate, hearts, seeded order, index): each candidate's block,
+    # read from its end, gives their best wish first (most hearts, then seeded order).
+    by_candidate = sorted(
+        zip(
+            cand_of,
+            [pair.hearts for pair in pairs],
+            proposal_order,
+            range(len(pairs)),
+            strict=True,
+        )
+    )
+    wish = [entry[3] for entry in by_candidate]
+    start = [0] * n  # candidate c's wishes are wish[start[c]:end[c]]
+    end = [0] * n
+    for i, entry in enumerate(by_candidate):
+        c = entry[0]
+        if not end[c]:
+            start[c] = i
+        end[c] = i + 1
+    neg_order = [-x for x in candidate_order]
 
     capacity = problem.capacity
-    held: list[list[tuple[int, float, int]]] = [[] for _ in capacity]  # max-heap by (rank, order)
+    held: list[list[tuple[int, float, int]]] = [[] for _ in capacity]  # min-heaps: worst first
     holding = [-1] * n
-    free = [c for c in range(n) if prefs[c]]
-    pairs = problem.pairs
+    free = [c for c in range(n) if end[c]]
+    push, replace = heapq.heappush, heapq.heapreplace
     while free:
         c = free.pop()
-        wishes = prefs[c]
-        while wishes:
-            k = wishes.pop()
-            p = pairs[k].post
-            if capacity[p] == 0:
+        i, first = end[c], start[c]
+        while i > first:
+            i -= 1
+            k = wish[i]
+            p = post_of[k]
+            room = capacity[p]
+            if room == 0:
                 continue
-            key = (-pairs[k].rank, -candidate_order[c], k)
+            key = (neg_rank[k], neg_order[c], k)
             heap = held[p]
-            if len(heap) < capacity[p]:
-                heapq.heappush(heap, key)
+            if len(heap) < room:
+                push(heap, key)
                 holding[c] = k
                 break
             if key > heap[0]:  # better rank (or better tie-break) than the worst holder
-                _, _, rejected = heapq.heapreplace(heap, key)
+                loser = cand_of[replace(heap, key)[2]]
                 holding[c] = k
-                loser = pairs[rejected].candidate
                 holding[loser] = -1
                 free.append(loser)
                 break
+        end[c] = i
     return holding

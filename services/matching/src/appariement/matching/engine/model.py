@@ -8,9 +8,13 @@ ids sorted so that the input's order never changes a result.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from itertools import chain, compress, repeat
+from json.encoder import encode_basestring
+from operator import add, and_, eq, itemgetter, mul
 from typing import Any, NamedTuple
 
 
@@ -99,6 +103,157 @@ def _entries(data: Mapping[str, Any], key: str) -> Sequence[Mapping[str, Any]]:
     return value
 
 
+def _plain_list(data: Mapping[str, Any], key: str) -> list[dict[str, Any]] | None:
+    """`data[key]` when it is a list of dicts (what JSON gives), else None."""
+    value = data.get(key, [])
+    if type(value) is not list or not set(map(type, value)) <= {dict}:
+        return None
+    return value
+
+
+def _only(values: Iterable[object], kind: type) -> bool:
+    """Every value is exactly of type `kind` (no subclass: bool is not an int here)."""
+    return set(map(type, values)) <= {kind}
+
+
+class _Columns(NamedTuple):
+    """The wishes and rankings as columns of integer codes (a candidate's or post's position
+    among the sorted ids), in the order of `Instance.hearts` and `Instance.ranks`."""
+
+    candidates: list[str]  # ids, sorted
+    posts: list[str]  # ids, sorted
+    wish_candidate: list[int]
+    wish_post: list[int]
+    wish_hearts: list[int]
+    rank_candidate: list[int]
+    rank_post: list[int]
+    rank_value: list[int]
+
+
+def _plain_pairs(
+    entries: list[dict[str, Any]],
+    value_key: str,
+    candidate_code: dict[str, int],
+    post_code: dict[str, int],
+    partitions: tuple[list[str], list[str]] | None,
+) -> tuple[dict[tuple[str, str], int], list[int], list[int], list[int]] | None:
+    """`Instance._pairs` checked in bulk (and the pairs' codes), or None when any entry is
+    bad. `partitions`: each candidate's and post's partition by code, None when only one."""
+    try:
+        cids = [e["candidate"] for e in entries]
+        pids = [e["post"] for e in entries]
+        values = [e[value_key] for e in entries]
+    except KeyError:
+        return None
+    if not (_only(cids, str) and _only(pids, str) and _only(values, int)):
+        return None
+    try:
+        ccodes = list(map(candidate_code.__getitem__, cids))
+        pcodes = list(map(post_code.__getitem__, pids))
+    except KeyError:
+        return None  # an unknown id
+    if values and min(values) < 0:
+        return None
+    pairs = dict(zip(zip(cids, pids, strict=True), values, strict=True))
+    if len(pairs) != len(values):
+        return None  # a duplicate entry
+    if partitions is not None:
+        of_candidate, of_post = partitions
+        if not all(
+            map(eq, map(of_candidate.__getitem__, ccodes), map(of_post.__getitem__, pcodes))
+        ):
+            return None
+    return pairs, ccodes, pcodes, values
+
+
+_Parts = tuple[
+    dict[str, Post],
+    dict[str, Candidate],
+    dict[tuple[str, str], int],
+    dict[tuple[str, str], int],
+    _Columns,
+]
+
+
+def _plain_instance(data: Mapping[str, Any]) -> _Parts | None:
+    """The instance's parts when the input is plain JSON (lists, objects, strings, integers)
+    and valid, checked column by column; None otherwise. It accepts exactly what the
+    entry-by-entry checks accept on such input; on None `from_dict` runs those checks, which
+    name the first bad entry (or accept what this path leaves to them, e.g. subclasses)."""
+    post_entries, cand_entries = _plain_list(data, "posts"), _plain_list(data, "candidates")
+    wish_entries, rank_entries = _plain_list(data, "wishes"), _plain_list(data, "rankings")
+    if post_entries is None or cand_entries is None or wish_entries is None:
+        return None
+    if rank_entries is None:
+        return None
+    try:
+        pids = [e["id"] for e in post_entries]
+        capacities = [e["capacity"] for e in post_entries]
+        cids = [e["id"] for e in cand_entries]
+    except KeyError:
+        return None
+    post_sub = [e.get("subdivision", "") for e in post_entries]
+    post_part = [e.get("partition", "") for e in post_entries]
+    cand_sub = [e.get("subdivision", "") for e in cand_entries]
+    cand_part = [e.get("partition", "") for e in cand_entries]
+    if not _only(chain(pids, cids, post_sub, post_part, cand_sub, cand_part), str):
+        return None
+    if not _only(capacities, int) or (capacities and min(capacities) < 0):
+        return None
+    sorted_pids, sorted_cids = sorted(pids), sorted(cids)
+    post_code = dict(zip(sorted_pids, range(len(pids)), strict=True))
+    candidate_code = dict(zip(sorted_cids, range(len(cids)), strict=True))
+    if len(post_code) != len(pids) or len(candidate_code) != len(cids):
+        return None  # a duplicate id
+    if "" in post_code or "" in candidate_code:
+        return None  # an empty id
+    partitions: tuple[list[str], list[str]] | None = None
+    if len(set(post_part).union(cand_part)) > 1:
+        of_candidate, of_post = [""] * len(cids), [""] * len(pids)
+        for code, part in zip(map(candidate_code.__getitem__, cids), cand_part, strict=True):
+            of_candidate[code] = part
+        for code, part in zip(map(post_code.__getitem__, pids), post_part, strict=True):
+            of_post[code] = part
+        partitions = of_candidate, of_post
+    wishes = _plain_pairs(wish_entries, "hearts", candidate_code, post_code, partitions)
+    rankings = _plain_pairs(rank_entries, "rank", candidate_code, post_code, partitions)
+    if wishes is None or rankings is None:
+        return None
+    posts = dict(zip(pids, map(Post, pids, capacities, post_sub, post_part), strict=True))
+    candidates = dict(zip(cids, map(Candidate, cids, cand_sub, cand_part), strict=True))
+    hearts, wish_c, wish_p, wish_h = wishes
+    ranks, rank_c, rank_p, rank_r = rankings
+    columns = _Columns(sorted_cids, sorted_pids, wish_c, wish_p, wish_h, rank_c, rank_p, rank_r)
+    return posts, candidates, hearts, ranks, columns
+
+
+class _Sorted(NamedTuple):
+    """Sorted views of an instance, built once (on first use) and shared by the canonical
+    form, `problems()` and the best hearts and ranks. Candidates and posts by code."""
+
+    candidates: list[str]  # ids, sorted: code -> id
+    posts: list[str]
+    wish_candidate: list[int]  # wishes sorted by (candidate, post)
+    wish_post: list[int]
+    wish_hearts: list[int]
+    wish_rank: list[int]  # rank the post gave the wish (0: refused or not ranked)
+    rank_candidate: list[int]  # rankings sorted by (post, candidate)
+    rank_post: list[int]
+    rank_value: list[int]
+    best_hearts: list[int]  # by candidate code: most hearts given to any wish (-1: none)
+    best_rank: list[int]  # by post code: best rank ≥ 1 given to anyone (0: none)
+
+
+def _sort_by(major: list[int], minor: list[int], size: int) -> tuple[list[int], list[int]]:
+    """Positions sorted by (major, minor) (minor < size) and the combined keys, sorted."""
+    combined = list(map(add, map(mul, major, repeat(size)), minor))
+    order = sorted(range(len(combined)), key=combined.__getitem__)
+    return order, list(map(combined.__getitem__, order))
+
+
+_new_pair = partial(tuple.__new__, Pair)  # Pair(*row) without the Python-level __new__
+
+
 @dataclass(frozen=True)
 class Instance:
     """A validated instance. Build it with `Instance.from_dict`."""
@@ -107,12 +262,18 @@ class Instance:
     candidates: dict[str, Candidate]
     hearts: dict[tuple[str, str], int]  # (candidate, post) -> hearts, every wish
     ranks: dict[tuple[str, str], int]  # (candidate, post) -> rank, every entry (0 = refused)
+    # The same wishes and rankings as integer columns, when `from_dict` had them at hand
+    # (else derived on first use). An instance is immutable: derived views are cached.
+    _columns: _Columns | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Instance:
         """Validate and build; raises InvalidInstance naming the first bad entry."""
         if not isinstance(data, Mapping):
             raise InvalidInstance("instance: must be an object")
+        plain = _plain_instance(data)
+        if plain is not None:
+            return cls(*plain)
         posts: dict[str, Post] = {}
         for i, e in enumerate(_entries(data, "posts")):
             where = f"posts[{i}]"
@@ -205,77 +366,201 @@ class Instance:
     def sha256(self) -> str:
         """SHA-256 of the canonical JSON (sorted keys, compact): the run report names exactly
         what was solved."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    def canonical_json(self) -> str:
+        """`json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))`, the same
+        text, written from pieces encoded once per id and joined at C speed."""
+        ix, enc = self._sorted, encode_basestring
+        candidates = []
+        for key in ix.candidates:
+            c = self.candidates[key]
+            part = f',"partition":{enc(c.partition)}' if c.partition else ""
+            candidates.append(f'{{"id":{enc(c.id)}{part},"subdivision":{enc(c.subdivision)}}}')
+        posts = []
+        for key in ix.posts:
+            p = self.posts[key]
+            part = f',"partition":{enc(p.partition)}' if p.partition else ""
+            posts.append(
+                f'{{"capacity":{int.__repr__(p.capacity)},"id":{enc(p.id)}{part},'
+                f'"subdivision":{enc(p.subdivision)}}}'
+            )
+        # One string per (entry, field), indexed by code; each entry opens with a comma,
+        # dropped from the first one. Integers as `json` writes them (int.__repr__).
+        wish_head = [f',{{"candidate":{enc(c)},"hearts":' for c in ix.candidates]
+        wish_tail = [f',"post":{enc(p)}}}' for p in ix.posts]
+        hearts = {v: int.__repr__(v) for v in set(ix.wish_hearts)}
+        wishes = "".join(
+            chain.from_iterable(
+                zip(
+                    map(wish_head.__getitem__, ix.wish_candidate),
+                    map(hearts.__getitem__, ix.wish_hearts),
+                    map(wish_tail.__getitem__, ix.wish_post),
+                    strict=True,
+                )
+            )
+        )
+        rank_head = [f',{{"candidate":{enc(c)},"post":' for c in ix.candidates]
+        rank_post = [f'{enc(p)},"rank":' for p in ix.posts]
+        rank_tail = {v: int.__repr__(v) + "}" for v in set(ix.rank_value)}
+        rankings = "".join(
+            chain.from_iterable(
+                zip(
+                    map(rank_head.__getitem__, ix.rank_candidate),
+                    map(rank_post.__getitem__, ix.rank_post),
+                    map(rank_tail.__getitem__, ix.rank_value),
+                    strict=True,
+                )
+            )
+        )
+        return (
+            f'{{"candidates":[{",".join(candidates)}],"posts":[{",".join(posts)}],'
+            f'"rankings":[{rankings[1:]}],"wishes":[{wishes[1:]}]}}'
+        )
+
+    @cached_property
+    def _sorted(self) -> _Sorted:
+        col = self._columns
+        if col is None:
+            col = self._derive_columns()
+        n_candidates, n_posts = len(col.candidates), len(col.posts)
+        order, wish_key = _sort_by(col.wish_candidate, col.wish_post, n_posts)
+        rank_of = dict(
+            zip(
+                map(add, map(mul, col.rank_candidate, repeat(n_posts)), col.rank_post),
+                col.rank_value,
+                strict=True,
+            )
+        )
+        wish_candidate = list(map(col.wish_candidate.__getitem__, order))
+        wish_hearts = list(map(col.wish_hearts.__getitem__, order))
+        rank_order, _ = _sort_by(col.rank_post, col.rank_candidate, n_candidates)
+        rank_post = list(map(col.rank_post.__getitem__, rank_order))
+        rank_value = list(map(col.rank_value.__getitem__, rank_order))
+        best_hearts = [-1] * n_candidates
+        for c, h in zip(wish_candidate, wish_hearts, strict=True):
+            if h > best_hearts[c]:
+                best_hearts[c] = h
+        best_rank = [0] * n_posts
+        for p, r in zip(rank_post, rank_value, strict=True):
+            if r >= 1 and (r < best_rank[p] or not best_rank[p]):
+                best_rank[p] = r
+        return _Sorted(
+            col.candidates,
+            col.posts,
+            wish_candidate,
+            list(map(col.wish_post.__getitem__, order)),
+            wish_hearts,
+            list(map(rank_of.get, wish_key, repeat(0))),
+            list(map(col.rank_candidate.__getitem__, rank_order)),
+            rank_post,
+            rank_value,
+            best_hearts,
+            best_rank,
+        )
+
+    def _derive_columns(self) -> _Columns:
+        candidates, posts = sorted(self.candidates), sorted(self.posts)
+        ci = dict(zip(candidates, range(len(candidates)), strict=True)).__getitem__
+        pi = dict(zip(posts, range(len(posts)), strict=True)).__getitem__
+        wishes, rankings = list(self.hearts), list(self.ranks)
+        return _Columns(
+            candidates,
+            posts,
+            list(map(ci, map(itemgetter(0), wishes))),
+            list(map(pi, map(itemgetter(1), wishes))),
+            list(self.hearts.values()),
+            list(map(ci, map(itemgetter(0), rankings))),
+            list(map(pi, map(itemgetter(1), rankings))),
+            list(self.ranks.values()),
+        )
 
     def best_hearts(self) -> dict[str, int]:
         """The most hearts each candidate gave to any wish (refused or not)."""
-        best: dict[str, int] = {}
-        for (c, _), h in self.hearts.items():
-            best[c] = max(best.get(c, 0), h)
-        return best
+        ix = self._sorted
+        return {ix.candidates[c]: h for c, h in enumerate(ix.best_hearts) if h >= 0}
 
     def best_ranks(self) -> dict[str, int]:
         """The best (smallest ≥ 1) rank each post gave to anyone."""
-        best: dict[str, int] = {}
-        for (_, p), r in self.ranks.items():
-            if r >= 1 and (p not in best or r < best[p]):
-                best[p] = r
-        return best
+        ix = self._sorted
+        return {ix.posts[p]: r for p, r in enumerate(ix.best_rank) if r}
 
     def problems(self) -> list[Problem]:
         """One `Problem` per partition, sorted by partition name."""
-        best_h, best_r = self.best_hearts(), self.best_ranks()
-        names = sorted(
-            {p.partition for p in self.posts.values()}
-            | {c.partition for c in self.candidates.values()}
+        ix = self._sorted
+        # Each candidate's and post's index in its partition (the ids are sorted, so each
+        # partition's share of them is too), by code.
+        candidates_of: dict[str, list[int]] = {}  # partition -> codes, in id order
+        posts_of: dict[str, list[int]] = {}
+        candidate_partition = [self.candidates[c].partition for c in ix.candidates]
+        local_candidate = list(range(len(ix.candidates)))
+        local_post = list(range(len(ix.posts)))
+        for code, part in enumerate(candidate_partition):
+            members = candidates_of.setdefault(part, [])
+            local_candidate[code] = len(members)
+            members.append(code)
+        for code, p in enumerate(ix.posts):
+            members = posts_of.setdefault(self.posts[p].partition, [])
+            local_post[code] = len(members)
+            members.append(code)
+        names = sorted(candidates_of.keys() | posts_of.keys())
+
+        # Acceptable pairs (hearts ≥ 1 and rank ≥ 1: values are ≥ 0, so min ≥ 1), in
+        # (candidate, post) order, which each partition's share keeps.
+        acceptable = list(
+            compress(range(len(ix.wish_hearts)), map(min, ix.wish_hearts, ix.wish_rank))
         )
-        cands_of: dict[str, list[str]] = {n: [] for n in names}
-        posts_of: dict[str, list[str]] = {n: [] for n in names}
-        for cand in self.candidates.values():
-            cands_of[cand.partition].append(cand.id)
-        for post in self.posts.values():
-            posts_of[post.partition].append(post.id)
-        pairs_of: dict[str, list[tuple[str, str, int, int]]] = {n: [] for n in names}
-        applicants: dict[str, int] = {}
-        refused: dict[str, int] = {}
-        ranks, post_of = self.ranks, self.posts
-        for (c, p), h in self.hearts.items():
-            if h >= 1:
-                applicants[p] = applicants.get(p, 0) + 1
-                r = ranks.get((c, p), 0)
-                if r == 0:
-                    refused[p] = refused.get(p, 0) + 1
-                else:
-                    pairs_of[post_of[p].partition].append((c, p, h, r))
+        cands = list(map(ix.wish_candidate.__getitem__, acceptable))
+        posts = list(map(ix.wish_post.__getitem__, acceptable))
+        hearts = list(map(ix.wish_hearts.__getitem__, acceptable))
+        ranks = list(map(ix.wish_rank.__getitem__, acceptable))
+        perfect = map(
+            and_,
+            map(eq, hearts, map(ix.best_hearts.__getitem__, cands)),
+            map(eq, ranks, map(ix.best_rank.__getitem__, posts)),
+        )
+        one = len(names) == 1
+        rows = zip(
+            cands if one else map(local_candidate.__getitem__, cands),
+            posts if one else map(local_post.__getitem__, posts),
+            hearts,
+            ranks,
+            perfect,
+            strict=True,
+        )
+        all_pairs: list[Pair] = list(map(_new_pair, rows))
+        pairs_of: dict[str, list[Pair]] = {n: [] for n in names}
+        if one:
+            pairs_of[names[0]] = all_pairs
+        else:
+            groups = map(candidate_partition.__getitem__, cands)
+            for part, pair in zip(groups, all_pairs, strict=True):
+                pairs_of[part].append(pair)
+        applicants = Counter(compress(ix.wish_post, ix.wish_hearts))  # hearts ≥ 1
+        with_pair = set(cands)
+        with_acceptable = set(posts)
         result = []
         for name in names:
-            cands = sorted(cands_of[name])
-            posts = sorted(posts_of[name])
-            ci = {c: i for i, c in enumerate(cands)}
-            pi = {p: i for i, p in enumerate(posts)}
-            pairs = tuple(
-                Pair(ci[c], pi[p], h, r, h == best_h[c] and r == best_r[p])
-                for c, p, h, r in sorted(pairs_of[name])
-            )
+            part_cands = candidates_of.get(name, [])
+            part_posts = posts_of.get(name, [])
+            post_ids = [ix.posts[p] for p in part_posts]
             warnings = [
-                f"post {p}: all {applicants[p]} applicants refused"
-                for p in posts
-                if applicants.get(p, 0) > 0 and refused.get(p, 0) == applicants[p]
+                f"post {ix.posts[p]}: all {applicants[p]} applicants refused"
+                for p in part_posts
+                if p in applicants and p not in with_acceptable
             ]
-            with_pair = {pair.candidate for pair in pairs}
             warnings += [
-                f"candidate {c}: no acceptable wish"
-                for i, c in enumerate(cands)
-                if i not in with_pair
+                f"candidate {ix.candidates[c]}: no acceptable wish"
+                for c in part_cands
+                if c not in with_pair
             ]
             result.append(
                 Problem(
                     name,
-                    tuple(cands),
-                    tuple(posts),
-                    tuple(self.posts[p].capacity for p in posts),
-                    pairs,
+                    tuple(ix.candidates[c] for c in part_cands),
+                    tuple(post_ids),
+                    tuple(self.posts[p].capacity for p in post_ids),
+                    tuple(pairs_of[name]),
                     tuple(warnings),
                 )
             )
