@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from appariement.common.stack.info import StackInfo
+from appariement.common.stack.ports import free_port
 from appariement.common.testing.kafka import (
     PROBE_TABLE_SQL,
     TEST_SESSION_TIMEOUT_MS,
@@ -73,6 +74,7 @@ async def test_consumer_worker_applies_a_redelivered_event_once_then_stops_clean
         **stack.env,
         "APPARIEMENT_STACK_ENV": "",
         "DATABASE_SCHEMA": schema,
+        "HTTP_PORT": str(free_port()),  # workers serve /healthz and /metrics too
         "KAFKA_SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
         "LOG_FORMAT": "console",
         "PROBE_TOPIC": topic,
