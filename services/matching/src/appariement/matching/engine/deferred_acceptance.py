@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import heapq
 import random
+from itertools import repeat
+from operator import add, mul, sub
 
 from appariement.matching.engine.model import Problem
 
@@ -26,28 +28,28 @@ def deferred_acceptance(problem: Problem, seed: int) -> list[int]:
     rand = rng.random
     candidate_order = [rand() for _ in range(n)]
     proposal_order = [rand() for _ in pairs]
-    cand_of = [pair.candidate for pair in pairs]
-    post_of = [pair.post for pair in pairs]
-    neg_rank = [-pair.rank for pair in pairs]
+    cand_of = [pair[0] for pair in pairs]  # indexing a Pair is faster than its attributes
+    post_of = [pair[1] for pair in pairs]
+    hearts = [pair[2] for pair in pairs]
+    neg_rank = [-pair[3] for pair in pairs]
     # All wishes sorted by (candidate, hearts, seeded order, index): each candidate's block,
-    # read from its end, gives their best wish first (most hearts, then seeded order).
-    by_candidate = sorted(
-        zip(
-            cand_of,
-            [pair.hearts for pair in pairs],
-            proposal_order,
-            range(len(pairs)),
-            strict=True,
-        )
-    )
-    wish = [entry[3] for entry in by_candidate]
-    start = [0] * n  # candidate c's wishes are wish[start[c]:end[c]]
-    end = [0] * n
-    for i, entry in enumerate(by_candidate):
-        c = entry[0]
-        if not end[c]:
-            start[c] = i
-        end[c] = i + 1
+    # read from its end, gives their best wish first (most hearts, then seeded order). The
+    # sort is by one integer (candidate, hearts) unless a candidate gave two wishes the same
+    # hearts; ties left are broken by index either way (the sort is stable).
+    m, low = len(pairs), min(hearts, default=0)
+    spread = repeat(max(hearts, default=0) - low + 1)
+    grade = list(map(add, map(mul, cand_of, spread), map(sub, hearts, repeat(low))))
+    if len(set(grade)) == m:
+        wish = sorted(range(m), key=grade.__getitem__)
+    else:
+        with_order = list(zip(grade, proposal_order, strict=True))
+        wish = sorted(range(m), key=with_order.__getitem__)
+    # Candidate c's wishes are wish[start[c]:end[c]] (dicts keep the last value of a key).
+    by_candidate = list(map(cand_of.__getitem__, wish))
+    last_of = dict(zip(by_candidate, range(1, m + 1), strict=True))
+    first_of = dict(zip(reversed(by_candidate), range(m - 1, -1, -1), strict=True))
+    end = [last_of.get(c, 0) for c in range(n)]
+    start = [first_of.get(c, 0) for c in range(n)]
     neg_order = [-x for x in candidate_order]
 
     capacity = problem.capacity

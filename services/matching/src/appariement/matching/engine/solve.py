@@ -160,7 +160,9 @@ def solve(
     assignments: dict[str, str] = {}
     for outcome in outcomes.values():
         assignments.update(outcome.assignments)
-    with_acceptable_wish = {pb.candidates[pair.candidate] for pb in problems for pair in pb.pairs}
+    with_acceptable_wish = {
+        c for pb in problems for c in map(pb.candidates.__getitem__, {pair[0] for pair in pb.pairs})
+    }
     unassigned = {
         c: "outranked" if c in with_acceptable_wish else "no_acceptable_wish"
         for c in sorted(instance.candidates)
