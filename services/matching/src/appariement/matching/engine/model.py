@@ -523,10 +523,10 @@ class Instance:
             members.append(code)
         names = sorted(candidates_of.keys() | posts_of.keys())
 
-        # Acceptable pairs (hearts ≥ 1 and rank ≥ 1: values are ≥ 0, so min ≥ 1), in
-        # (candidate, post) order, which each partition's share keeps.
+        # Acceptable pairs (hearts ≥ 1 and rank ≥ 1: values are validated ≥ 0, so their
+        # product is ≥ 1), in (candidate, post) order, which each partition's share keeps.
         acceptable = list(
-            compress(range(len(ix.wish_hearts)), map(min, ix.wish_hearts, ix.wish_rank))
+            compress(range(len(ix.wish_hearts)), map(mul, ix.wish_hearts, ix.wish_rank))
         )
         cands = list(map(ix.wish_candidate.__getitem__, acceptable))
         posts = list(map(ix.wish_post.__getitem__, acceptable))
