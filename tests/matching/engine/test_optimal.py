@@ -89,6 +89,7 @@ def test_report_layout_and_warnings() -> None:
     assert out["unassigned"] == [{"candidate": "c", "reason": "no_acceptable_wish"}]
     report = out["report"]
     assert report["method"] == "optimal"
+    assert report["solver"].startswith("HiGHS 1.")  # named, so an audit reruns the same search
     assert report["seed"] == 7
     assert report["input_sha256"] == inst.sha256()
     assert report["objective"] == {
@@ -144,5 +145,6 @@ def test_a_time_limited_level_reports_its_bound_and_a_gap_between_0_and_1() -> N
 def test_deferred_acceptance_claims_no_optimality() -> None:
     res = solve(Instance.from_dict(TIE), method="deferred_acceptance", workers=1)
     (part,) = res.report["partitions"]
+    assert res.report["solver"] is None  # no solver behind deferred acceptance
     assert part["proven_optimal"] is None
     assert part["gap"] is None

@@ -14,6 +14,7 @@ starts from the previous level's solution (the first from deferred acceptance).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -24,6 +25,13 @@ from appariement.matching.engine.model import Problem
 from appariement.matching.engine.prune import removable_pairs
 
 LEVELS = ("assigned", "perfect_couples", "total_hearts", "sum_of_ranks")
+
+
+@functools.cache
+def solver_version() -> str:
+    """The MIP solver behind `method="optimal"`, for the report: among equally good matchings
+    the one returned depends on its search, so a rerun must name it to be reproducible."""
+    return f"HiGHS {highspy.Highs().version()}"  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)

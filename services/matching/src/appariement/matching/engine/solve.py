@@ -18,7 +18,7 @@ from appariement.matching.engine.checker import check
 from appariement.matching.engine.deferred_acceptance import deferred_acceptance
 from appariement.matching.engine.model import Instance, Problem
 from appariement.matching.engine.objective import Objective, evaluate
-from appariement.matching.engine.optimal import solve_exact
+from appariement.matching.engine.optimal import solve_exact, solver_version
 from appariement.matching.engine.promotion import promoted_deferred_acceptance
 from appariement.matching.engine.result import Result
 
@@ -212,6 +212,7 @@ def _report(
     return {
         "engine_version": ENGINE_VERSION,
         "method": method,
+        "solver": solver_version() if method == "optimal" else None,
         "seed": seed,
         "input_sha256": instance.sha256(),
         "objective": total.to_dict(),
