@@ -3,12 +3,12 @@
 One process runs, by default, the HTTP API, the service's consumers and its outbox relay;
 `--only api` and `--only workers` split them so ops can scale workers apart (a workers-only
 process still serves /healthz, /readyz and /metrics on its port, for probes and Prometheus,
-but no API route). Start-up is the
-same for all six services: logging, database pool and migrations (the common outbox/inbox
-tables, then the service's own), topics, then the API and the workers. SIGINT/SIGTERM stop
-everything gracefully and the process exits 0 (a stop during start-up too); invalid settings
-exit 2 with one plain message, a failed start exits non-zero. A crashed worker is logged with
-its traceback and restarted with backoff. A service spells itself out in its `spec.py`::
+but no API route). Start-up is the same for all six services: logging, database pool and
+migrations (the common outbox/inbox tables, then the service's own), topics, then the API
+and the workers. SIGINT/SIGTERM stop everything gracefully and the process exits 0 (a stop
+during start-up too); invalid settings exit 2 with one plain message, a failed start exits
+non-zero. A crashed worker is logged with its traceback and restarted with backoff. A
+service spells itself out in its `spec.py`::
 
     SPEC = ServiceSpec(
         name="candidature",                  # appariement.candidature.migrations/*.sql
