@@ -227,6 +227,15 @@ def _plain_instance(data: Mapping[str, Any]) -> _Parts | None:
     return posts, candidates, hearts, ranks, columns
 
 
+def _join_pieces(*columns: tuple[Sequence[bytes] | Mapping[int, bytes], list[int]]) -> bytes:
+    """Row i is the concatenation of pieces[codes[i]] over the columns; rows joined."""
+    return b"".join(
+        chain.from_iterable(
+            zip(*(map(pieces.__getitem__, codes) for pieces, codes in columns), strict=True)
+        )
+    )
+
+
 class _Sorted(NamedTuple):
     """Sorted views of an instance, built once (on first use) and shared by the canonical
     form, `problems()` and the best hearts and ranks. Candidates and posts by code."""
@@ -401,28 +410,14 @@ class Instance:
         wish_head = [b',{"candidate":' + utf8(c) + b',"hearts":' for c in ix.candidates]
         wish_tail = [b',"post":' + utf8(p) + b"}" for p in ix.posts]
         hearts = {v: int.__repr__(v).encode() for v in set(ix.wish_hearts)}
-        wishes = b"".join(
-            chain.from_iterable(
-                zip(
-                    map(wish_head.__getitem__, ix.wish_candidate),
-                    map(hearts.__getitem__, ix.wish_hearts),
-                    map(wish_tail.__getitem__, ix.wish_post),
-                    strict=True,
-                )
-            )
+        wishes = _join_pieces(
+            (wish_head, ix.wish_candidate), (hearts, ix.wish_hearts), (wish_tail, ix.wish_post)
         )
         rank_head = [b',{"candidate":' + utf8(c) + b',"post":' for c in ix.candidates]
         rank_post = [utf8(p) + b',"rank":' for p in ix.posts]
         rank_tail = {v: int.__repr__(v).encode() + b"}" for v in set(ix.rank_value)}
-        rankings = b"".join(
-            chain.from_iterable(
-                zip(
-                    map(rank_head.__getitem__, ix.rank_candidate),
-                    map(rank_post.__getitem__, ix.rank_post),
-                    map(rank_tail.__getitem__, ix.rank_value),
-                    strict=True,
-                )
-            )
+        rankings = _join_pieces(
+            (rank_head, ix.rank_candidate), (rank_post, ix.rank_post), (rank_tail, ix.rank_value)
         )
         head = f'{{"candidates":[{",".join(candidates)}],"posts":[{",".join(posts)}],'
         return b"".join(
