@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from appariement.matching.engine import Instance, Result, check
+import random
+from collections.abc import Mapping
+
+from appariement.matching.engine import Instance, Objective, Result, Violation, check, evaluate
 
 from .helpers import instance
+from .tiny import tiny_instance
 
 # a and b both want p (cap 1) most; p ranks a first, b second; q (cap 1) ranks b only.
 # c wants q with 0 hearts (never) and r, which refuses c.
@@ -78,3 +82,62 @@ def test_violation_messages_are_readable() -> None:
         "candidate": "a",
         "post": "p",
     }
+
+
+def _reference_check(inst: Instance, assignments: Mapping[str, str]) -> list[Violation]:
+    """The checker's definition on the (candidate, post) dicts, entry by entry."""
+    violations: list[Violation] = []
+    holders: dict[str, int] = {}
+    worst: dict[str, int] = {}
+    matched: dict[str, str] = {}
+    for c, p in sorted(assignments.items()):
+        if c not in inst.candidates or p not in inst.posts:
+            unknown = c if c not in inst.candidates else p
+            violations.append(
+                Violation("unknown_id", f"unknown id {unknown!r} in ({c}, {p})", c, p)
+            )
+            continue
+        if not inst.acceptable(c, p):
+            violations.append(
+                Violation("unacceptable", f"{c} -> {p} is not an acceptable pair", c, p)
+            )
+        matched[c] = p
+        holders[p] = holders.get(p, 0) + 1
+        worst[p] = max(worst.get(p, 0), inst.ranks.get((c, p), 0))
+    for p, n in sorted(holders.items()):
+        if n > inst.posts[p].capacity:
+            message = f"post {p} holds {n} > {inst.posts[p].capacity}"
+            violations.append(Violation("capacity", message, None, p))
+    blocking = []
+    for (c, p), h in sorted(inst.hearts.items()):
+        held = inst.hearts.get((c, matched[c]), 0) if c in matched else 0
+        r = inst.ranks.get((c, p), 0)
+        free = holders.get(p, 0) < inst.posts[p].capacity
+        if h > held and r >= 1 and (free or (holders.get(p, 0) > 0 and r < worst[p])):
+            why = "has a free place" if free else "prefers them to one of its holders"
+            blocking.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
+    return violations + blocking
+
+
+def _reference_objective(inst: Instance, assignments: Mapping[str, str]) -> Objective:
+    best_h, best_r = inst.best_hearts(), inst.best_ranks()
+    perfect = hearts = ranks = 0
+    for c, p in assignments.items():
+        h, r = inst.hearts.get((c, p), 0), inst.ranks.get((c, p), 0)
+        hearts, ranks = hearts + h, ranks + r
+        perfect += h == best_h.get(c) and r == best_r.get(p)
+    return Objective(len(assignments), perfect, hearts, ranks)
+
+
+def test_check_and_evaluate_agree_with_their_definitions_on_random_matchings() -> None:
+    rng = random.Random(11)
+    for _ in range(400):
+        d = tiny_instance(rng, larger=rng.random() < 0.5)
+        inst = Instance.from_dict(d)
+        posts = [*inst.posts, "nope"]
+        assignments = {c: rng.choice(posts) for c in inst.candidates if rng.random() < 0.7}
+        if rng.random() < 0.2:
+            assignments["zz"] = rng.choice(posts)
+        assert check(inst, assignments) == _reference_check(inst, assignments), d
+        known = {c: p for c, p in assignments.items() if c in inst.candidates and p in inst.posts}
+        assert evaluate(inst, known) == _reference_objective(inst, known), d

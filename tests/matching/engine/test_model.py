@@ -185,6 +185,24 @@ def test_bulk_and_entry_by_entry_validation_build_the_same_instance(d: dict[str,
     assert fast.problems() == slow.problems()
     assert fast.best_hearts() == slow.best_hearts()
     assert fast.best_ranks() == slow.best_ranks()
+    assert fast.view == slow.view
+
+
+@settings(max_examples=150, deadline=None)
+@given(_plain())
+def test_the_integer_view_is_the_wishes_joined_with_their_rankings(d: dict[str, Any]) -> None:
+    inst = Instance.from_dict(d)
+    v = inst.view
+    wishes = sorted(inst.hearts)  # ids sort like their codes
+    codes = zip(v.wish_candidate, v.wish_post, strict=True)
+    assert [(v.candidates[c], v.posts[p]) for c, p in codes] == wishes
+    assert v.wish_hearts == [inst.hearts[w] for w in wishes]
+    assert v.wish_rank == [inst.ranks.get(w, 0) for w in wishes]
+    n = len(v.posts)
+    ids = [(c, p) for c in v.candidates for p in v.posts]
+    assert {ids[k]: h for k, h in v.hearts_at.items()} == inst.hearts
+    assert {ids[k]: r for k, r in v.rank_at.items()} == inst.ranks
+    assert all(v.candidate_code[c] * n + v.post_code[p] == k for k, (c, p) in enumerate(ids))
 
 
 class _ListSubclass(list):  # type: ignore[type-arg]

@@ -1,7 +1,8 @@
 """`check`: does a matching respect capacities, acceptability and weak stability?
 
 Linear in the size of the preference lists: one pass to count each post's holders and its
-worst-ranked holder, one pass over the wishes to find blocking pairs. The solver runs it on
+worst-ranked holder, one pass over the wishes to find blocking pairs (on the instance's
+integer form, so that the pass runs column by column at C speed). The solver runs it on
 every result it returns; auditors run it on any RESULT.json.
 """
 
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from itertools import compress
+from math import inf
+from operator import gt, lt, mul
 from typing import Literal
 
 from appariement.matching.engine.model import Instance
@@ -40,50 +44,51 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
     else:
         assignments = result
 
-    holders: dict[str, int] = {}
-    worst: dict[str, int] = {}
-    matched: dict[str, str] = {}
+    v = instance.view
+    n_posts = len(v.posts)
+    holders = [0] * n_posts  # by post code
+    worst = [0] * n_posts  # worst rank among a post's holders
+    held_hearts = [0] * len(v.candidates)  # hearts a candidate gave the post they hold
     for c, p in sorted(assignments.items()):
-        if c not in instance.candidates or p not in instance.posts:
-            unknown = c if c not in instance.candidates else p
+        ci, pi = v.candidate_code.get(c), v.post_code.get(p)
+        if ci is None or pi is None:
+            unknown = c if ci is None else p
             violations.append(
                 Violation("unknown_id", f"unknown id {unknown!r} in ({c}, {p})", c, p)
             )
             continue
-        if not instance.acceptable(c, p):
+        key = ci * n_posts + pi
+        h, r = v.hearts_at.get(key, 0), v.rank_at.get(key, 0)
+        if h < 1 or r < 1:
             violations.append(
                 Violation("unacceptable", f"{c} -> {p} is not an acceptable pair", c, p)
             )
-        matched[c] = p
-        holders[p] = holders.get(p, 0) + 1
-        worst[p] = max(worst.get(p, 0), instance.ranks.get((c, p), 0))
-    for p, n in sorted(holders.items()):
-        if n > instance.posts[p].capacity:
-            violations.append(
-                Violation("capacity", f"post {p} holds {n} > {instance.posts[p].capacity}", None, p)
-            )
+        held_hearts[ci] = h
+        holders[pi] += 1
+        worst[pi] = max(worst[pi], r)
+    for pi in compress(range(n_posts), map(gt, holders, v.capacity)):
+        p, n, cap = v.posts[pi], holders[pi], v.capacity[pi]
+        violations.append(Violation("capacity", f"post {p} holds {n} > {cap}", None, p))
 
     # A pair (c, p) blocks when it is acceptable, c strictly prefers p to what c holds
     # (anything beats nothing) and p has a free place or ranks c strictly better than its
-    # worst holder. `held_hearts[c]` and `worse_than[p]` turn both sides into one comparison
-    # each, so the pass over the wishes does the cheap tests before looking up the rank.
-    hearts, ranks, posts = instance.hearts, instance.ranks, instance.posts
-    held_hearts = {c: hearts.get((c, p), 0) for c, p in matched.items()}
-    worse_than: dict[str, float] = {}  # p prefers a candidate ranked r iff r < worse_than[p]
-    for p, post in posts.items():
-        n = holders.get(p, 0)
-        worse_than[p] = float("inf") if n < post.capacity else worst[p] if n > 0 else 0
-    blocking: list[Violation] = []
-    for (c, p), h in hearts.items():
-        if h <= held_hearts.get(c, 0) or worse_than[p] <= 1:
-            continue  # no heart, c does not strictly prefer p (or holds it), or p is happy
-        r = ranks.get((c, p), 0)
-        if 1 <= r < worse_than[p]:
-            held = holders.get(p, 0)
-            why = (
-                "has a free place"
-                if held < posts[p].capacity
-                else "prefers them to one of its holders"
-            )
-            blocking.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
-    return violations + sorted(blocking, key=lambda v: (v.candidate or "", v.post or ""))
+    # worst holder: hearts > held_hearts[c] and 1 ≤ rank < worse_than[p]. One pass over the
+    # wishes, column by column.
+    worse_than = [
+        inf if n < cap else w if n > 0 else 0
+        for n, cap, w in zip(holders, v.capacity, worst, strict=True)
+    ]
+    prefers = map(gt, v.wish_hearts, map(held_hearts.__getitem__, v.wish_candidate))
+    wanted = map(lt, v.wish_rank, map(worse_than.__getitem__, v.wish_post))
+    blocks = map(mul, map(mul, prefers, wanted), v.wish_rank)  # rank ≥ 1 too (ranks are ≥ 0)
+    blocking = []
+    for k in compress(range(len(v.wish_rank)), blocks):
+        c, pi = v.candidates[v.wish_candidate[k]], v.wish_post[k]
+        p = v.posts[pi]
+        why = (
+            "has a free place"
+            if holders[pi] < v.capacity[pi]
+            else "prefers them to one of its holders"
+        )
+        blocking.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
+    return violations + blocking  # the wishes are in (candidate, post) order

@@ -7,9 +7,11 @@ ids sorted so that the input's order never changes a result.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from itertools import chain, compress, repeat
@@ -116,18 +118,32 @@ def _only(values: Iterable[object], kind: type) -> bool:
     return set(map(type, values)) <= {kind}
 
 
-class _Columns(NamedTuple):
-    """The wishes and rankings as columns of integer codes (a candidate's or post's position
-    among the sorted ids), in the order of `Instance.hearts` and `Instance.ranks`."""
+class _PairColumns(NamedTuple):
+    """One kind of entry (wishes or rankings) as integer codes (a candidate's or post's
+    position among the sorted ids) and values, in input order. A pair's key is
+    `candidate * number of posts + post`; `at` maps it to the value."""
 
-    candidates: list[str]  # ids, sorted
-    posts: list[str]  # ids, sorted
-    wish_candidate: list[int]
-    wish_post: list[int]
-    wish_hearts: list[int]
-    rank_candidate: list[int]
-    rank_post: list[int]
-    rank_value: list[int]
+    candidate: list[int]
+    post: list[int]
+    value: list[int]
+    key: list[int]
+    at: dict[int, int]
+
+
+class _Columns(NamedTuple):
+    """The instance as integer columns: the wishes and rankings in the order of
+    `Instance.hearts` and `Instance.ranks`."""
+
+    candidates: list[str]  # ids, sorted: code -> id
+    posts: list[str]
+    candidate_code: dict[str, int]  # id -> code
+    post_code: dict[str, int]
+    wishes: _PairColumns  # values: hearts
+    rankings: _PairColumns  # values: ranks
+
+
+def _pair_keys(candidate: list[int], post: list[int], n_posts: int) -> list[int]:
+    return list(map(add, map(mul, candidate, repeat(n_posts)), post))
 
 
 def _plain_pairs(
@@ -136,9 +152,10 @@ def _plain_pairs(
     candidate_code: dict[str, int],
     post_code: dict[str, int],
     partitions: tuple[list[str], list[str]] | None,
-) -> tuple[dict[tuple[str, str], int], list[int], list[int], list[int]] | None:
-    """`Instance._pairs` checked in bulk (and the pairs' codes), or None when any entry is
-    bad. `partitions`: each candidate's and post's partition by code, None when only one."""
+) -> _PairColumns | None:
+    """The checks of `Instance._pairs` in bulk, giving the entries as codes; None when any
+    entry is bad. `partitions`: each candidate's and post's partition by code, None when
+    only one."""
     try:
         cids = [e["candidate"] for e in entries]
         pids = [e["post"] for e in entries]
@@ -154,8 +171,9 @@ def _plain_pairs(
         return None  # an unknown id
     if values and min(values) < 0:
         return None
-    pairs = dict(zip(zip(cids, pids, strict=True), values, strict=True))
-    if len(pairs) != len(values):
+    keys = _pair_keys(ccodes, pcodes, len(post_code))
+    at = dict(zip(keys, values, strict=True))
+    if len(at) != len(values):
         return None  # a duplicate entry
     if partitions is not None:
         of_candidate, of_post = partitions
@@ -163,19 +181,12 @@ def _plain_pairs(
             map(eq, map(of_candidate.__getitem__, ccodes), map(of_post.__getitem__, pcodes))
         ):
             return None
-    return pairs, ccodes, pcodes, values
+    return _PairColumns(ccodes, pcodes, values, keys, at)
 
 
-_Parts = tuple[
-    dict[str, Post],
-    dict[str, Candidate],
-    dict[tuple[str, str], int],
-    dict[tuple[str, str], int],
-    _Columns,
-]
-
-
-def _plain_instance(data: Mapping[str, Any]) -> _Parts | None:
+def _plain_instance(
+    data: Mapping[str, Any],
+) -> tuple[dict[str, Post], dict[str, Candidate], _Columns] | None:
     """The instance's parts when the input is plain JSON (lists, objects, strings, integers)
     and valid, checked column by column; None otherwise. It accepts exactly what the
     entry-by-entry checks accept on such input; on None `from_dict` runs those checks, which
@@ -221,10 +232,8 @@ def _plain_instance(data: Mapping[str, Any]) -> _Parts | None:
         return None
     posts = dict(zip(pids, map(Post, pids, capacities, post_sub, post_part), strict=True))
     candidates = dict(zip(cids, map(Candidate, cids, cand_sub, cand_part), strict=True))
-    hearts, wish_c, wish_p, wish_h = wishes
-    ranks, rank_c, rank_p, rank_r = rankings
-    columns = _Columns(sorted_cids, sorted_pids, wish_c, wish_p, wish_h, rank_c, rank_p, rank_r)
-    return posts, candidates, hearts, ranks, columns
+    columns = _Columns(sorted_cids, sorted_pids, candidate_code, post_code, wishes, rankings)
+    return posts, candidates, columns
 
 
 def _join_pieces(*columns: tuple[Sequence[bytes] | Mapping[int, bytes], list[int]]) -> bytes:
@@ -236,12 +245,18 @@ def _join_pieces(*columns: tuple[Sequence[bytes] | Mapping[int, bytes], list[int
     )
 
 
-class _Sorted(NamedTuple):
-    """Sorted views of an instance, built once (on first use) and shared by the canonical
-    form, `problems()` and the best hearts and ranks. Candidates and posts by code."""
+class SortedView(NamedTuple):
+    """An instance in integer form (a candidate's or post's code is its position among the
+    sorted ids), built once (on first use) and shared by the canonical form, `problems()`,
+    the best hearts and ranks, the objective and the checker."""
 
     candidates: list[str]  # ids, sorted: code -> id
     posts: list[str]
+    candidate_code: dict[str, int]  # id -> code
+    post_code: dict[str, int]
+    capacity: list[int]  # by post code
+    hearts_at: dict[int, int]  # pair key (candidate * len(posts) + post) -> hearts
+    rank_at: dict[int, int]  # pair key -> rank
     wish_candidate: list[int]  # wishes sorted by (candidate, post)
     wish_post: list[int]
     wish_hearts: list[int]
@@ -253,11 +268,24 @@ class _Sorted(NamedTuple):
     best_rank: list[int]  # by post code: best rank ≥ 1 given to anyone (0: none)
 
 
-def _sort_by(major: list[int], minor: list[int], size: int) -> tuple[list[int], list[int]]:
-    """Positions sorted by (major, minor) (minor < size) and the combined keys, sorted."""
-    combined = list(map(add, map(mul, major, repeat(size)), minor))
-    order = sorted(range(len(combined)), key=combined.__getitem__)
-    return order, list(map(combined.__getitem__, order))
+def _sort_by(keys: list[int]) -> tuple[list[int], list[int]]:
+    """Positions sorted by key, and the keys sorted."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return order, list(map(keys.__getitem__, order))
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """No cyclic GC while building: tens of thousands of new tuples and objects would each
+    time trigger a full pass over every object alive (the caller's input too), and they
+    make no cycles. The previous state is restored."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _new_pair = partial(tuple.__new__, Pair)  # Pair(*row) without the Python-level __new__
@@ -269,20 +297,61 @@ class Instance:
 
     posts: dict[str, Post]
     candidates: dict[str, Candidate]
-    hearts: dict[tuple[str, str], int]  # (candidate, post) -> hearts, every wish
-    ranks: dict[tuple[str, str], int]  # (candidate, post) -> rank, every entry (0 = refused)
-    # The same wishes and rankings as integer columns, when `from_dict` had them at hand
-    # (else derived on first use). An instance is immutable: derived views are cached.
-    _columns: _Columns | None = field(default=None, compare=False, repr=False)
+    # The wishes and rankings are given either as dicts (`hearts`, `ranks`) or as integer
+    # columns (what `from_dict` builds from plain JSON); the other form is derived on first
+    # use. An instance is immutable: derived views are cached.
+    _hearts: dict[tuple[str, str], int] | None = field(default=None, repr=False)
+    _ranks: dict[tuple[str, str], int] | None = field(default=None, repr=False)
+    _columns: _Columns | None = field(default=None, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Instance):
+            return NotImplemented
+        return (self.posts, self.candidates, self.hearts, self.ranks) == (
+            other.posts,
+            other.candidates,
+            other.hearts,
+            other.ranks,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable dicts inside
+
+    @cached_property
+    def hearts(self) -> dict[tuple[str, str], int]:
+        """(candidate, post) -> hearts, every wish, in input order."""
+        if self._hearts is not None:
+            return self._hearts
+        col = self._codes
+        return self._by_ids(col.wishes.candidate, col.wishes.post, col.wishes.value)
+
+    @cached_property
+    def ranks(self) -> dict[tuple[str, str], int]:
+        """(candidate, post) -> rank, every entry (0 = refused), in input order."""
+        if self._ranks is not None:
+            return self._ranks
+        col = self._codes
+        return self._by_ids(col.rankings.candidate, col.rankings.post, col.rankings.value)
+
+    def _by_ids(
+        self, candidate: list[int], post: list[int], value: list[int]
+    ) -> dict[tuple[str, str], int]:
+        col = self._codes
+        cids, pids = map(col.candidates.__getitem__, candidate), map(col.posts.__getitem__, post)
+        return dict(zip(zip(cids, pids, strict=True), value, strict=True))
+
+    @cached_property
+    def _codes(self) -> _Columns:
+        return self._columns if self._columns is not None else self._derive_columns()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Instance:
         """Validate and build; raises InvalidInstance naming the first bad entry."""
         if not isinstance(data, Mapping):
             raise InvalidInstance("instance: must be an object")
-        plain = _plain_instance(data)
+        with _bulk():
+            plain = _plain_instance(data)
         if plain is not None:
-            return cls(*plain)
+            return cls(plain[0], plain[1], _columns=plain[2])
         posts: dict[str, Post] = {}
         for i, e in enumerate(_entries(data, "posts")):
             where = f"posts[{i}]"
@@ -384,7 +453,7 @@ class Instance:
     def canonical_bytes(self) -> bytes:
         """`canonical_json()` in UTF-8, written from pieces encoded once per id and value
         and joined at C speed (the wishes and rankings are ~95 % of it)."""
-        ix = self._sorted
+        ix = self.view
 
         def enc(text: str) -> str:
             return encode_basestring(text)
@@ -432,24 +501,17 @@ class Instance:
         )
 
     @cached_property
-    def _sorted(self) -> _Sorted:
-        col = self._columns
-        if col is None:
-            col = self._derive_columns()
+    def view(self) -> SortedView:
+        """The instance in integer form (built on first use)."""
+        col = self._codes
         n_candidates, n_posts = len(col.candidates), len(col.posts)
-        order, wish_key = _sort_by(col.wish_candidate, col.wish_post, n_posts)
-        rank_of = dict(
-            zip(
-                map(add, map(mul, col.rank_candidate, repeat(n_posts)), col.rank_post),
-                col.rank_value,
-                strict=True,
-            )
-        )
-        wish_candidate = list(map(col.wish_candidate.__getitem__, order))
-        wish_hearts = list(map(col.wish_hearts.__getitem__, order))
-        rank_order, _ = _sort_by(col.rank_post, col.rank_candidate, n_candidates)
-        rank_post = list(map(col.rank_post.__getitem__, rank_order))
-        rank_value = list(map(col.rank_value.__getitem__, rank_order))
+        order, wish_key = _sort_by(col.wishes.key)
+        wish_candidate = list(map(col.wishes.candidate.__getitem__, order))
+        wish_hearts = list(map(col.wishes.value.__getitem__, order))
+        by_post = _pair_keys(col.rankings.post, col.rankings.candidate, n_candidates)
+        rank_order, _ = _sort_by(by_post)
+        rank_post = list(map(col.rankings.post.__getitem__, rank_order))
+        rank_value = list(map(col.rankings.value.__getitem__, rank_order))
         best_hearts = [-1] * n_candidates
         for c, h in zip(wish_candidate, wish_hearts, strict=True):
             if h > best_hearts[c]:
@@ -458,14 +520,19 @@ class Instance:
         for p, r in zip(rank_post, rank_value, strict=True):
             if r >= 1 and (r < best_rank[p] or not best_rank[p]):
                 best_rank[p] = r
-        return _Sorted(
+        return SortedView(
             col.candidates,
             col.posts,
+            col.candidate_code,
+            col.post_code,
+            [self.posts[p].capacity for p in col.posts],
+            col.wishes.at,
+            col.rankings.at,
             wish_candidate,
-            list(map(col.wish_post.__getitem__, order)),
+            list(map(col.wishes.post.__getitem__, order)),
             wish_hearts,
-            list(map(rank_of.get, wish_key, repeat(0))),
-            list(map(col.rank_candidate.__getitem__, rank_order)),
+            list(map(col.rankings.at.get, wish_key, repeat(0))),
+            list(map(col.rankings.candidate.__getitem__, rank_order)),
             rank_post,
             rank_value,
             best_hearts,
@@ -473,34 +540,40 @@ class Instance:
         )
 
     def _derive_columns(self) -> _Columns:
+        hearts, ranks = self._hearts, self._ranks
+        if hearts is None or ranks is None:
+            raise ValueError("an Instance needs its wishes and rankings (dicts or columns)")
         candidates, posts = sorted(self.candidates), sorted(self.posts)
-        ci = dict(zip(candidates, range(len(candidates)), strict=True)).__getitem__
-        pi = dict(zip(posts, range(len(posts)), strict=True)).__getitem__
-        wishes, rankings = list(self.hearts), list(self.ranks)
-        return _Columns(
-            candidates,
-            posts,
-            list(map(ci, map(itemgetter(0), wishes))),
-            list(map(pi, map(itemgetter(1), wishes))),
-            list(self.hearts.values()),
-            list(map(ci, map(itemgetter(0), rankings))),
-            list(map(pi, map(itemgetter(1), rankings))),
-            list(self.ranks.values()),
-        )
+        candidate_code = dict(zip(candidates, range(len(candidates)), strict=True))
+        post_code = dict(zip(posts, range(len(posts)), strict=True))
+
+        def columns(values: dict[tuple[str, str], int]) -> _PairColumns:
+            ccodes = list(map(candidate_code.__getitem__, map(itemgetter(0), values)))
+            pcodes = list(map(post_code.__getitem__, map(itemgetter(1), values)))
+            keys = _pair_keys(ccodes, pcodes, len(posts))
+            value = list(values.values())
+            return _PairColumns(ccodes, pcodes, value, keys, dict(zip(keys, value, strict=True)))
+
+        wishes, rankings = columns(hearts), columns(ranks)
+        return _Columns(candidates, posts, candidate_code, post_code, wishes, rankings)
 
     def best_hearts(self) -> dict[str, int]:
         """The most hearts each candidate gave to any wish (refused or not)."""
-        ix = self._sorted
+        ix = self.view
         return {ix.candidates[c]: h for c, h in enumerate(ix.best_hearts) if h >= 0}
 
     def best_ranks(self) -> dict[str, int]:
         """The best (smallest ≥ 1) rank each post gave to anyone."""
-        ix = self._sorted
+        ix = self.view
         return {ix.posts[p]: r for p, r in enumerate(ix.best_rank) if r}
 
     def problems(self) -> list[Problem]:
         """One `Problem` per partition, sorted by partition name."""
-        ix = self._sorted
+        with _bulk():
+            return self._problems()
+
+    def _problems(self) -> list[Problem]:
+        ix = self.view
         # Each candidate's and post's index in its partition (the ids are sorted, so each
         # partition's share of them is too), by code.
         candidates_of: dict[str, list[int]] = {}  # partition -> codes, in id order

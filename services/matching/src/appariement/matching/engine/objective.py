@@ -35,11 +35,16 @@ def evaluate(instance: Instance, assignments: Mapping[str, str]) -> Objective:
     A perfect couple: the candidate gave the post the most hearts they gave to any wish
     (refused or not), and the post gave the candidate the best rank it gave to anyone.
     """
-    best_h, best_r = instance.best_hearts(), instance.best_ranks()
+    v = instance.view
+    n_posts = len(v.posts)
     perfect = hearts = ranks = 0
     for c, p in assignments.items():
-        h, r = instance.hearts.get((c, p), 0), instance.ranks.get((c, p), 0)
+        ci, pi = v.candidate_code.get(c), v.post_code.get(p)
+        if ci is None or pi is None:
+            continue  # an unknown id: no hearts, no rank (the checker reports it)
+        key = ci * n_posts + pi
+        h, r = v.hearts_at.get(key, 0), v.rank_at.get(key, 0)
         hearts += h
         ranks += r
-        perfect += h == best_h.get(c) and r == best_r.get(p)
+        perfect += h == v.best_hearts[ci] and r == v.best_rank[pi] and r >= 1  # 0: no best
     return Objective(len(assignments), perfect, hearts, ranks)
