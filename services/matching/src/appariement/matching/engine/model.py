@@ -237,12 +237,13 @@ def _plain_instance(
 
 
 def _join_pieces(*columns: tuple[Sequence[bytes] | Mapping[int, bytes], list[int]]) -> bytes:
-    """Row i is the concatenation of pieces[codes[i]] over the columns; rows joined."""
-    return b"".join(
-        chain.from_iterable(
-            zip(*(map(pieces.__getitem__, codes) for pieces, codes in columns), strict=True)
-        )
-    )
+    """Row i is the concatenation of pieces[codes[i]] over the columns; rows joined. The
+    pieces are interleaved by slice assignment (no tuple per row)."""
+    width = len(columns)
+    rows: list[bytes] = [b""] * (width * len(columns[0][1]))
+    for i, (pieces, codes) in enumerate(columns):
+        rows[i::width] = map(pieces.__getitem__, codes)
+    return b"".join(rows)
 
 
 class SortedView(NamedTuple):
