@@ -219,3 +219,15 @@ def test_subclasses_of_json_types_are_still_accepted_entry_by_entry() -> None:
     inst = Instance.from_dict(d)
     assert inst._columns is None
     assert inst.canonical_json() == Instance.from_dict(_base()).canonical_json()
+
+
+def test_canonical_rows_are_the_same_whatever_the_chunk_size() -> None:
+    from appariement.matching.engine.model import _joined_rows
+
+    pieces = ([b",a", b",bb", b",c"], {0: b"0", 7: b"7"})
+    codes = ([2, 0, 1, 1, 0], [7, 0, 0, 7, 7])
+    whole = b"".join(_joined_rows(*zip(pieces, codes, strict=True), chunk=100))
+    assert whole == b"c7,a0,bb0,bb7,a7"
+    for chunk in (1, 2, 3, 4, 5):
+        assert b"".join(_joined_rows(*zip(pieces, codes, strict=True), chunk=chunk)) == whole
+    assert b"".join(_joined_rows(([b",a"], []))) == b""

@@ -236,14 +236,20 @@ def _plain_instance(
     return posts, candidates, columns
 
 
-def _join_pieces(*columns: tuple[Sequence[bytes] | Mapping[int, bytes], list[int]]) -> bytes:
-    """Row i is the concatenation of pieces[codes[i]] over the columns; rows joined. The
+def _joined_rows(
+    *columns: tuple[Sequence[bytes] | Mapping[int, bytes], list[int]], chunk: int = 4096
+) -> Iterator[bytes]:
+    """Row i is the concatenation of pieces[codes[i]] over the columns; the rows joined, in
+    chunks of `chunk` rows (a few hundred KB: reused memory, where one 5 MB string would be
+    fresh pages), without the first row's first byte (each row opens with a comma). The
     pieces are interleaved by slice assignment (no tuple per row)."""
-    width = len(columns)
-    rows: list[bytes] = [b""] * (width * len(columns[0][1]))
-    for i, (pieces, codes) in enumerate(columns):
-        rows[i::width] = map(pieces.__getitem__, codes)
-    return b"".join(rows)
+    width, size = len(columns), len(columns[0][1])
+    for start in range(0, size, chunk):
+        rows: list[bytes] = [b""] * (width * min(chunk, size - start))
+        for i, (pieces, codes) in enumerate(columns):
+            rows[i::width] = map(pieces.__getitem__, codes[start : start + chunk])
+        joined = b"".join(rows)
+        yield joined[1:] if start == 0 else joined
 
 
 class SortedView(NamedTuple):
@@ -445,15 +451,22 @@ class Instance:
     def sha256(self) -> str:
         """SHA-256 of the canonical JSON (sorted keys, compact, UTF-8): the run report names
         exactly what was solved."""
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        for part in self._canonical_parts():
+            digest.update(part)
+        return digest.hexdigest()
 
     def canonical_json(self) -> str:
         """`json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))`."""
         return self.canonical_bytes().decode("utf-8")
 
     def canonical_bytes(self) -> bytes:
-        """`canonical_json()` in UTF-8, written from pieces encoded once per id and value
-        and joined at C speed (the wishes and rankings are ~95 % of it)."""
+        """`canonical_json()` in UTF-8."""
+        return b"".join(self._canonical_parts())
+
+    def _canonical_parts(self) -> Iterator[bytes]:
+        """`canonical_bytes()` in consecutive parts, written from pieces encoded once per id
+        and value and joined at C speed (the wishes and rankings are ~95 % of it)."""
         ix = self.view
 
         def enc(text: str) -> str:
@@ -480,26 +493,19 @@ class Instance:
         wish_head = [b',{"candidate":' + utf8(c) + b',"hearts":' for c in ix.candidates]
         wish_tail = [b',"post":' + utf8(p) + b"}" for p in ix.posts]
         hearts = {v: int.__repr__(v).encode() for v in set(ix.wish_hearts)}
-        wishes = _join_pieces(
-            (wish_head, ix.wish_candidate), (hearts, ix.wish_hearts), (wish_tail, ix.wish_post)
-        )
         rank_head = [b',{"candidate":' + utf8(c) + b',"post":' for c in ix.candidates]
         rank_post = [utf8(p) + b',"rank":' for p in ix.posts]
         rank_tail = {v: int.__repr__(v).encode() + b"}" for v in set(ix.rank_value)}
-        rankings = _join_pieces(
+        head = f'{{"candidates":[{",".join(candidates)}],"posts":[{",".join(posts)}],'
+        yield head.encode("utf-8") + b'"rankings":['
+        yield from _joined_rows(
             (rank_head, ix.rank_candidate), (rank_post, ix.rank_post), (rank_tail, ix.rank_value)
         )
-        head = f'{{"candidates":[{",".join(candidates)}],"posts":[{",".join(posts)}],'
-        return b"".join(
-            (
-                head.encode("utf-8"),
-                b'"rankings":[',
-                rankings[1:],
-                b'],"wishes":[',
-                wishes[1:],
-                b"]}",
-            )
+        yield b'],"wishes":['
+        yield from _joined_rows(
+            (wish_head, ix.wish_candidate), (hearts, ix.wish_hearts), (wish_tail, ix.wish_post)
         )
+        yield b"]}"
 
     @cached_property
     def view(self) -> SortedView:
