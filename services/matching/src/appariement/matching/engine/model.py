@@ -282,7 +282,7 @@ def _sort_by(keys: list[int]) -> tuple[list[int], list[int]]:
 
 
 @contextmanager
-def _bulk() -> Iterator[None]:
+def paused_gc() -> Iterator[None]:
     """No cyclic GC while building: tens of thousands of new tuples and objects would each
     time trigger a full pass over every object alive (the caller's input too), and they
     make no cycles. The previous state is restored."""
@@ -355,7 +355,7 @@ class Instance:
         """Validate and build; raises InvalidInstance naming the first bad entry."""
         if not isinstance(data, Mapping):
             raise InvalidInstance("instance: must be an object")
-        with _bulk():
+        with paused_gc():
             plain = _plain_instance(data)
         if plain is not None:
             return cls(plain[0], plain[1], _columns=plain[2])
@@ -576,7 +576,7 @@ class Instance:
 
     def problems(self) -> list[Problem]:
         """One `Problem` per partition, sorted by partition name."""
-        with _bulk():
+        with paused_gc():
             return self._problems()
 
     def _problems(self) -> list[Problem]:

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from itertools import compress
+from operator import mul
 from typing import Any, Literal
 
 from appariement.matching.engine.checker import check
 from appariement.matching.engine.deferred_acceptance import deferred_acceptance
-from appariement.matching.engine.model import Instance, Problem
+from appariement.matching.engine.model import Instance, Problem, paused_gc
 from appariement.matching.engine.objective import Objective, evaluate
 from appariement.matching.engine.optimal import solve_exact, solver_version
 from appariement.matching.engine.promotion import promoted_deferred_acceptance
@@ -174,24 +176,38 @@ def solve(
         workers=workers if workers is not None else (os.cpu_count() or 1),
         progress=progress,
     )
+    with paused_gc():  # assembling and checking build many acyclic objects (see paused_gc)
+        result = _assemble(instance, problems, outcomes, seed=seed, method=method)
+        result.report["time_s"] = round(time.perf_counter() - started, 4)
+        violations = check(instance, result)
+    if violations:
+        raise RuntimeError(f"engine produced an invalid matching: {violations[:5]}")
+    return result
+
+
+def _assemble(
+    instance: Instance,
+    problems: list[Problem],
+    outcomes: dict[str, PartitionOutcome],
+    *,
+    seed: int,
+    method: Method,
+) -> Result:
     assignments: dict[str, str] = {}
     for outcome in outcomes.values():
         assignments.update(outcome.assignments)
-    with_acceptable_wish = {
-        c for pb in problems for c in map(pb.candidates.__getitem__, {pair[0] for pair in pb.pairs})
-    }
+    view = instance.view
+    acceptable = map(mul, view.wish_hearts, view.wish_rank)  # > 0: hearts ≥ 1 and rank ≥ 1
+    with_acceptable_wish = set(
+        map(view.candidates.__getitem__, set(compress(view.wish_candidate, acceptable)))
+    )
     unassigned = {
         c: "outranked" if c in with_acceptable_wish else "no_acceptable_wish"
         for c in sorted(instance.candidates)
         if c not in assignments
     }
     report = _report(instance, problems, outcomes, assignments, seed=seed, method=method)
-    report["time_s"] = round(time.perf_counter() - started, 4)
-    result = Result(assignments, unassigned, report)
-    violations = check(instance, result)
-    if violations:
-        raise RuntimeError(f"engine produced an invalid matching: {violations[:5]}")
-    return result
+    return Result(assignments, unassigned, report)
 
 
 def _report(
