@@ -19,6 +19,9 @@ from json.encoder import encode_basestring
 from operator import add, and_, eq, itemgetter, mul
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 
 class InvalidInstance(ValueError):
     """The input cannot be matched; the message names the offending entry."""
@@ -275,10 +278,24 @@ class SortedView(NamedTuple):
     best_rank: list[int]  # by post code: best rank ≥ 1 given to anyone (0: none)
 
 
-def _sort_by(keys: list[int]) -> tuple[list[int], list[int]]:
-    """Positions sorted by key, and the keys sorted."""
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    return order, list(map(keys.__getitem__, order))
+class _SortedPairs(NamedTuple):
+    """One kind of entry as numpy columns, sorted by pair key (candidate, then post)."""
+
+    key: npt.NDArray[np.int64]
+    candidate: npt.NDArray[np.int64]
+    post: npt.NDArray[np.int64]
+    value: npt.NDArray[np.int64]
+
+
+def _sorted_pairs(pairs: _PairColumns, n_posts: int) -> _SortedPairs:
+    """`pairs` sorted by key, vectorised: sorting and gathering 50,000 entries one Python
+    object at a time took a sixth of a strict run."""
+    key = np.fromiter(pairs.key, dtype=np.int64, count=len(pairs.key))
+    order = np.argsort(key)  # unique keys: any sort gives this order
+    key = key[order]
+    candidate, post = np.divmod(key, max(n_posts, 1))
+    value = np.fromiter(pairs.value, dtype=np.int64, count=len(pairs.value))
+    return _SortedPairs(key, candidate, post, value[order])
 
 
 @contextmanager
@@ -512,21 +529,25 @@ class Instance:
         """The instance in integer form (built on first use)."""
         col = self._codes
         n_candidates, n_posts = len(col.candidates), len(col.posts)
-        order, wish_key = _sort_by(col.wishes.key)
-        wish_candidate = list(map(col.wishes.candidate.__getitem__, order))
-        wish_hearts = list(map(col.wishes.value.__getitem__, order))
-        by_post = _pair_keys(col.rankings.post, col.rankings.candidate, n_candidates)
-        rank_order, _ = _sort_by(by_post)
-        rank_post = list(map(col.rankings.post.__getitem__, rank_order))
-        rank_value = list(map(col.rankings.value.__getitem__, rank_order))
-        best_hearts = [-1] * n_candidates
-        for c, h in zip(wish_candidate, wish_hearts, strict=True):
-            if h > best_hearts[c]:
-                best_hearts[c] = h
-        best_rank = [0] * n_posts
-        for p, r in zip(rank_post, rank_value, strict=True):
-            if r >= 1 and (r < best_rank[p] or not best_rank[p]):
-                best_rank[p] = r
+        wishes, rankings = _sorted_pairs(col.wishes, n_posts), _sorted_pairs(col.rankings, n_posts)
+        # The rank each wish got: its key looked up among the rankings' sorted keys.
+        where = np.searchsorted(rankings.key, wishes.key)
+        inside = np.minimum(where, max(len(rankings.key) - 1, 0))
+        if len(rankings.key):
+            found = rankings.key[inside] == wishes.key
+            wish_rank = np.where(found, rankings.value[inside], 0)
+        else:
+            wish_rank = np.zeros(len(wishes.key), dtype=np.int64)
+        by_post = np.argsort(rankings.post * n_candidates + rankings.candidate)  # unique keys
+        rank_candidate = rankings.candidate[by_post]
+        rank_post, rank_value = rankings.post[by_post], rankings.value[by_post]
+        best_hearts = np.full(n_candidates, -1, dtype=np.int64)
+        np.maximum.at(best_hearts, wishes.candidate, wishes.value)
+        unranked = np.iinfo(np.int64).max
+        best_rank = np.full(n_posts, unranked, dtype=np.int64)
+        ranked = rank_value >= 1
+        np.minimum.at(best_rank, rank_post[ranked], rank_value[ranked])
+        best_rank[best_rank == unranked] = 0
         return SortedView(
             col.candidates,
             col.posts,
@@ -535,15 +556,15 @@ class Instance:
             [self.posts[p].capacity for p in col.posts],
             col.wishes.at,
             col.rankings.at,
-            wish_candidate,
-            list(map(col.wishes.post.__getitem__, order)),
-            wish_hearts,
-            list(map(col.rankings.at.get, wish_key, repeat(0))),
-            list(map(col.rankings.candidate.__getitem__, rank_order)),
-            rank_post,
-            rank_value,
-            best_hearts,
-            best_rank,
+            wishes.candidate.tolist(),
+            wishes.post.tolist(),
+            wishes.value.tolist(),
+            wish_rank.tolist(),
+            rank_candidate.tolist(),
+            rank_post.tolist(),
+            rank_value.tolist(),
+            best_hearts.tolist(),
+            best_rank.tolist(),
         )
 
     def _derive_columns(self) -> _Columns:
