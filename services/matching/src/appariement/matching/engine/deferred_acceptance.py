@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import random
 from itertools import repeat
-from operator import add, mul, sub
+from operator import add, mul, neg, sub
 
 from appariement.matching.engine.model import Problem
 
@@ -27,11 +27,11 @@ def deferred_acceptance(problem: Problem, seed: int) -> list[int]:
     n, pairs = len(problem.candidates), problem.pairs
     rand = rng.random
     candidate_order = [rand() for _ in range(n)]
-    proposal_order = [rand() for _ in pairs]
-    cand_of = [pair[0] for pair in pairs]  # indexing a Pair is faster than its attributes
-    post_of = [pair[1] for pair in pairs]
-    hearts = [pair[2] for pair in pairs]
-    neg_rank = [-pair[3] for pair in pairs]
+    if not pairs:
+        return [-1] * n
+    # One pass in C transposes the pairs into their columns.
+    cand_of, post_of, hearts, ranks, _ = zip(*pairs, strict=True)
+    neg_rank = list(map(neg, ranks))
     # All wishes sorted by (candidate, hearts, seeded order, index): each candidate's block,
     # read from its end, gives their best wish first (most hearts, then seeded order). The
     # sort is by one integer (candidate, hearts) unless a candidate gave two wishes the same
@@ -42,6 +42,8 @@ def deferred_acceptance(problem: Problem, seed: int) -> list[int]:
     if len(set(grade)) == m:
         wish = sorted(range(m), key=grade.__getitem__)
     else:
+        # Drawn only when needed, after the candidates' order: the same numbers either way.
+        proposal_order = [rand() for _ in pairs]
         with_order = list(zip(grade, proposal_order, strict=True))
         wish = sorted(range(m), key=with_order.__getitem__)
     # Candidate c's wishes are wish[start[c]:end[c]] (dicts keep the last value of a key).
