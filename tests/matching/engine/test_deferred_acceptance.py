@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from appariement.matching.engine import Instance, check, solve
-from appariement.matching.engine.deferred_acceptance import deferred_acceptance
+from appariement.matching.engine.deferred_acceptance import (
+    IN_ROUNDS_FROM,
+    _in_rounds,
+    _one_by_one,
+    deferred_acceptance,
+    tie_break_rng,
+)
+from appariement.matching.engine.generator import generate
 from appariement.matching.engine.model import Problem
 
 from .brute_force import Tiny, candidate_optimal, enumerate_matchings
 from .helpers import instance
+from .test_properties import FAST, instances
 
 
 def _da(inst: Instance, seed: int = 0) -> dict[str, str]:
@@ -93,3 +106,61 @@ def test_unassigned_candidates_get_a_reason() -> None:
     res = solve(Instance.from_dict(d), method="deferred_acceptance", workers=1)
     assert res.assignments == {"a": "p"}
     assert res.unassigned == {"b": "outranked", "c": "no_acceptable_wish"}
+
+
+# Large partitions run deferred acceptance in rounds (every free candidate proposes at
+# once), small ones one proposal at a time: both must give the same matching from the same
+# tie-break draws, since the outcome does not depend on the order of proposals.
+
+
+def _both_ways(problem: Problem, seed: int) -> tuple[list[int], list[int]]:
+    runs = []
+    for run in (_one_by_one, _in_rounds):
+        rand = tie_break_rng(seed, problem.partition).random
+        order = [rand() for _ in problem.candidates]
+        runs.append(run(problem, order, rand))
+    return runs[0], runs[1]
+
+
+ROUNDS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@ROUNDS
+@given(instances(), st.integers(0, 1000))
+def test_rounds_give_the_same_matching_as_one_proposal_at_a_time(
+    d: dict[str, Any], seed: int
+) -> None:
+    for problem in Instance.from_dict(d).problems():
+        if problem.pairs:
+            one, rounds = _both_ways(problem, seed)
+            assert rounds == one
+
+
+@FAST
+@given(instances(strict=True), st.integers(0, 1000))
+def test_rounds_give_the_candidate_optimal_matching_on_strict_preferences(
+    d: dict[str, Any], seed: int
+) -> None:
+    got = {}
+    for problem in Instance.from_dict(d).problems():
+        if problem.pairs:
+            _, rounds = _both_ways(problem, seed)
+            for c, k in enumerate(rounds):
+                if k >= 0:
+                    got[problem.candidates[c]] = problem.posts[problem.pairs[k].post]
+    stable = list(enumerate_matchings(Tiny.from_dict(d)).stable)
+    assert got == candidate_optimal(Tiny.from_dict(d), stable)
+
+
+def test_a_large_tied_partition_runs_in_rounds_with_the_same_stable_outcome() -> None:
+    d = generate(candidates=500, posts=150, partitions=1, places=550, seed=7)
+    inst = Instance.from_dict(d)
+    problems = inst.problems()
+    assert all(len(p.pairs) >= IN_ROUNDS_FROM for p in problems)  # the path under test
+    for seed in (0, 1, 2):
+        for problem in problems:
+            one, rounds = _both_ways(problem, seed)
+            assert rounds == one
+            assert sum(k >= 0 for k in rounds) > len(problem.candidates) // 2
+        res = solve(inst, seed=seed, method="deferred_acceptance", workers=1)
+        assert check(inst, res) == []

@@ -4,16 +4,27 @@ Always weakly stable. With strict preferences it gives the candidate-optimal sta
 matching and is strategy-proof for candidates. With ties, the seed breaks them: hearts ties
 on the candidate's side by a random order of their wishes, rank ties on the post's side by
 one random order of candidates (single tie-breaking). It is the exact solver's warm start.
+
+The outcome does not depend on the order in which free candidates propose (Gale and
+Shapley; Dubins and Freedman), so large partitions run it in rounds, vectorised: every free
+candidate proposes at once and each post keeps its best holders and proposers. Small ones
+run it one proposal at a time, where numpy's per-call cost would dominate.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from itertools import repeat
 from operator import add, mul, neg, sub
 
+import numpy as np
+import numpy.typing as npt
+
 from appariement.matching.engine.model import Problem
+
+IN_ROUNDS_FROM = 4_000  # acceptable pairs; measured crossover ~1,500 (see test and commit)
 
 
 def tie_break_rng(seed: int, partition: str) -> random.Random:
@@ -29,6 +40,16 @@ def deferred_acceptance(problem: Problem, seed: int) -> list[int]:
     candidate_order = [rand() for _ in range(n)]
     if not pairs:
         return [-1] * n
+    if len(pairs) >= IN_ROUNDS_FROM:
+        return _in_rounds(problem, candidate_order, rand)
+    return _one_by_one(problem, candidate_order, rand)
+
+
+def _one_by_one(
+    problem: Problem, candidate_order: list[float], rand: Callable[[], float]
+) -> list[int]:
+    """One proposal at a time; each post holds a min-heap of its holders, worst first."""
+    n, pairs = len(problem.candidates), problem.pairs
     # One pass in C transposes the pairs into their columns.
     cand_of, post_of, hearts, ranks, _ = zip(*pairs, strict=True)
     neg_rank = list(map(neg, ranks))
@@ -83,3 +104,67 @@ def deferred_acceptance(problem: Problem, seed: int) -> list[int]:
                 break
         end[c] = i
     return holding
+
+
+def _in_rounds(
+    problem: Problem, candidate_order: list[float], rand: Callable[[], float]
+) -> list[int]:
+    """Every free candidate proposes to their best wish not yet tried, all at once; each post
+    that received proposals keeps its best `capacity` among holders and proposers; the
+    refused are free for the next round. Same preferences and tie-breaks as `_one_by_one`,
+    hence the same matching (~30 rounds on 5,000 candidates with 10 wishes each)."""
+    n, pairs = len(problem.candidates), problem.pairs
+    m = len(pairs)
+    cand_of, post_of, hearts_of, ranks_of, _ = zip(*pairs, strict=True)
+    cand, post = _ints(cand_of), _ints(post_of)
+    hearts, ranks = _ints(hearts_of), _ints(ranks_of)
+    # Wishes sorted by (candidate, hearts[, seeded order]) as in `_one_by_one`, then read
+    # backwards: candidates in decreasing order, each one's wishes best first.
+    low = int(hearts.min())
+    grade = cand * (int(hearts.max()) - low + 1) + (hearts - low)
+    wish = np.argsort(grade, kind="stable")
+    graded = grade[wish]
+    if bool((graded[1:] == graded[:-1]).any()):
+        proposal_order = np.array([rand() for _ in pairs])
+        wish = np.lexsort((proposal_order, grade))  # stable: index breaks what is left
+    wish = wish[::-1]
+    counts = np.bincount(cand, minlength=n)
+    nxt = m - np.cumsum(counts)  # position of each candidate's next wish in `wish`
+    end = nxt + counts
+    # A post prefers a better rank, then an earlier candidate in the seeded order; equal
+    # orders (never seen) go to the larger candidate index, as `_one_by_one` gives them to
+    # the larger pair index (pairs are sorted by candidate). `priority`: smaller is better.
+    order = np.array(candidate_order)
+    seeded = np.empty(n, dtype=np.int64)
+    seeded[np.lexsort((-np.arange(n), order))] = np.arange(n)
+    priority = np.empty(m, dtype=np.int64)
+    priority[np.lexsort((seeded[cand], ranks))] = np.arange(m)
+    capacity = np.array(problem.capacity, dtype=np.int64)
+    holding = np.full(n, -1, dtype=np.int64)
+    held = np.empty(0, dtype=np.int64)  # pairs held
+    hit = np.zeros(len(capacity), dtype=bool)
+    free = np.flatnonzero(counts)
+    while free.size:
+        free = free[nxt[free] < end[free]]
+        if not free.size:
+            break
+        proposed = wish[nxt[free]]
+        nxt[free] += 1
+        hit[:] = False
+        hit[post[proposed]] = True
+        contested = hit[post[held]]
+        contest = np.concatenate((held[contested], proposed))
+        contest = contest[np.argsort(post[contest] * m + priority[contest])]
+        at = post[contest]
+        place = np.arange(at.size) - np.searchsorted(at, at)  # 0 for each post's best
+        kept = place < capacity[at]
+        winners, losers = contest[kept], contest[~kept]
+        held = np.concatenate((held[~contested], winners))
+        holding[cand[winners]] = winners
+        free = cand[losers]
+        holding[free] = -1
+    return holding.tolist()
+
+
+def _ints(values: tuple[int, ...]) -> npt.NDArray[np.int64]:
+    return np.fromiter(values, dtype=np.int64, count=len(values))
