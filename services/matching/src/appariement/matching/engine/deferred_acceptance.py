@@ -22,7 +22,7 @@ from operator import add, mul, neg, sub
 import numpy as np
 import numpy.typing as npt
 
-from appariement.matching.engine.model import Problem
+from appariement.matching.engine.model import Problem, paused_gc
 
 IN_ROUNDS_FROM = 4_000  # acceptable pairs; measured crossover ~1,500 (see test and commit)
 
@@ -40,9 +40,10 @@ def deferred_acceptance(problem: Problem, seed: int) -> list[int]:
     candidate_order = [rand() for _ in range(n)]
     if not pairs:
         return [-1] * n
-    if len(pairs) >= IN_ROUNDS_FROM:
-        return _in_rounds(problem, candidate_order, rand)
-    return _one_by_one(problem, candidate_order, rand)
+    with paused_gc():  # transposing the pairs makes one iterator per pair (see paused_gc)
+        if len(pairs) >= IN_ROUNDS_FROM:
+            return _in_rounds(problem, candidate_order, rand)
+        return _one_by_one(problem, candidate_order, rand)
 
 
 def _one_by_one(
