@@ -47,6 +47,18 @@ def _base() -> dict[str, Any]:
         (lambda d: d["wishes"][1].update(hearts=-1), "wishes[1]: hearts must be ≥ 0, got -1"),
         (lambda d: d["rankings"][0].update(rank=-2), "rankings[0]: rank must be ≥ 0, got -2"),
         (lambda d: d["posts"][1].update(capacity=-1), "posts[1]: capacity must be ≥ 0, got -1"),
+        (
+            lambda d: d["wishes"][2].update(hearts=10**19),
+            "wishes[2]: hearts must be ≤ 1,000,000, got 10,000,000,000,000,000,000",
+        ),
+        (
+            lambda d: d["rankings"][1].update(rank=1_000_001),
+            "rankings[1]: rank must be ≤ 1,000,000, got 1,000,001",
+        ),
+        (
+            lambda d: d["posts"][0].update(capacity=2**63),
+            "posts[0]: capacity must be ≤ 1,000,000, got 9,223,372,036,854,775,808",
+        ),
         (lambda d: d["posts"][0].update(capacity="2"), "posts[0]: capacity must be an integer"),
         (lambda d: d["wishes"][0].update(hearts=True), "wishes[0]: hearts must be an integer"),
         (lambda d: d["posts"].append({"id": "p1", "capacity": 1}), "posts[2]: duplicate post id"),

@@ -27,6 +27,13 @@ class InvalidInstance(ValueError):
     """The input cannot be matched; the message names the offending entry."""
 
 
+MAX_VALUE = 1_000_000
+"""The largest hearts, rank or capacity accepted. Any level can express strict preferences
+(a list needs as many distinct values as it has entries), and the bound keeps every sum
+exact in the solvers' 64-bit integers and doubles (the MIP fixes each level's optimum with
+a row whose coefficients are these values)."""
+
+
 @dataclass(frozen=True)
 class Post:
     id: str
@@ -88,6 +95,8 @@ def _natural(entry: Mapping[str, Any], key: str, where: str) -> int:
         raise InvalidInstance(f"{where}: {key} must be an integer, got {value!r}")
     if value < 0:
         raise InvalidInstance(f"{where}: {key} must be ≥ 0, got {value}")
+    if value > MAX_VALUE:
+        raise InvalidInstance(f"{where}: {key} must be ≤ {MAX_VALUE:,}, got {value:,}")
     return value
 
 
@@ -172,7 +181,7 @@ def _plain_pairs(
         pcodes = list(map(post_code.__getitem__, pids))
     except KeyError:
         return None  # an unknown id
-    if values and min(values) < 0:
+    if values and (min(values) < 0 or max(values) > MAX_VALUE):
         return None
     keys = _pair_keys(ccodes, pcodes, len(post_code))
     at = dict(zip(keys, values, strict=True))
@@ -212,7 +221,9 @@ def _plain_instance(
     cand_part = [e.get("partition", "") for e in cand_entries]
     if not _only(chain(pids, cids, post_sub, post_part, cand_sub, cand_part), str):
         return None
-    if not _only(capacities, int) or (capacities and min(capacities) < 0):
+    if not _only(capacities, int):
+        return None
+    if capacities and (min(capacities) < 0 or max(capacities) > MAX_VALUE):
         return None
     sorted_pids, sorted_cids = sorted(pids), sorted(cids)
     post_code = dict(zip(sorted_pids, range(len(pids)), strict=True))
