@@ -10,13 +10,14 @@ from hypothesis import strategies as st
 from appariement.matching.engine import Instance, check, solve
 from appariement.matching.engine.deferred_acceptance import (
     IN_ROUNDS_FROM,
+    _columns,
     _in_rounds,
     _one_by_one,
     deferred_acceptance,
     tie_break_rng,
 )
 from appariement.matching.engine.generator import generate
-from appariement.matching.engine.model import Problem
+from appariement.matching.engine.model import MAX_VALUE, Problem, paused_gc
 
 from .brute_force import Tiny, candidate_optimal, enumerate_matchings
 from .helpers import instance
@@ -118,7 +119,8 @@ def _both_ways(problem: Problem, seed: int) -> tuple[list[int], list[int]]:
     for run in (_one_by_one, _in_rounds):
         rand = tie_break_rng(seed, problem.partition).random
         order = [rand() for _ in problem.candidates]
-        runs.append(run(problem, order, rand))
+        with paused_gc():
+            runs.append(run(problem, _columns(problem), order, rand))
     return runs[0], runs[1]
 
 
@@ -163,4 +165,25 @@ def test_a_large_tied_partition_runs_in_rounds_with_the_same_stable_outcome() ->
             assert rounds == one
             assert sum(k >= 0 for k in rounds) > len(problem.candidates) // 2
         res = solve(inst, seed=seed, method="deferred_acceptance", workers=1)
+        assert check(inst, res) == []
+
+
+def test_the_largest_hearts_and_ranks_accepted_give_the_same_matching_as_small_ones() -> None:
+    """Only the order of hearts and ranks matters, up to the largest value accepted."""
+    d = generate(candidates=500, posts=150, partitions=1, places=550, seed=11)
+    top_hearts = max(w["hearts"] for w in d["wishes"])
+    top_rank = max(r["rank"] for r in d["rankings"])
+    large = {
+        **d,
+        "wishes": [w | {"hearts": w["hearts"] * (MAX_VALUE // top_hearts)} for w in d["wishes"]],
+        "rankings": [r | {"rank": r["rank"] * (MAX_VALUE // top_rank)} for r in d["rankings"]],
+    }
+    (problem,) = Instance.from_dict(large).problems()
+    assert len(problem.pairs) >= IN_ROUNDS_FROM  # the path under test
+    assert max(p.hearts for p in problem.pairs) > MAX_VALUE // 2
+    for seed in (0, 1):
+        small = solve(Instance.from_dict(d), seed=seed, method="deferred_acceptance", workers=1)
+        inst = Instance.from_dict(large)
+        res = solve(inst, seed=seed, method="deferred_acceptance", workers=1)
+        assert res.assignments == small.assignments
         assert check(inst, res) == []
