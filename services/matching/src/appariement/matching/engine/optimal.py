@@ -1,21 +1,24 @@
 """Exact solver for one partition: a MIP over weakly stable matchings, solved with HiGHS.
 
-x_k ∈ {0,1} for each acceptable pair k = (d, p). Rows: each candidate at most one post;
-each post at most its capacity; weak stability for each pair (d, p) with c_p > 0:
+x_k ∈ {0,1} for each acceptable pair k = (d, p). Each candidate holds at most one post, each
+post at most its capacity, and for each pair (d, p) with c_p > 0, weak stability:
 
     c_p · Σ_{q: h(d,q) ≥ h(d,p)} x_dq + Σ_{e: r_p(e) ≤ r_p(d)} x_ep ≥ c_p
 
 (either d holds a post it likes at least as much, or p is full with candidates it ranks at
-least as well). The four objectives are optimised one after the other, each optimum then
-fixed by a row (all coefficients are integers, so fixing is exact); remaining ties follow
-HiGHS's deterministic search under a random seed derived from the run's seed. Each level
-starts from the previous level's solution (the first from deferred acceptance).
+least as well). Both sums are cumulative columns, one per candidate and hearts level and one
+per post and rank level (see `_Model`), so each stability row has two nonzeros. The four
+objectives are optimised one after the other, each optimum then fixed by a row (all
+coefficients are integers, so fixing is exact); remaining ties follow HiGHS's deterministic
+search under a random seed derived from the run's seed. Each level starts from the previous
+level's solution (the first from deferred acceptance).
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import highspy
@@ -43,94 +46,105 @@ class ExactOutcome:
     bound: int | None = None  # best bound on that level (natural sense: a lower bound for ranks)
 
 
-def _stability_rows(problem: Problem) -> tuple[list[int], list[int], list[float], list[float]]:
-    """Row-wise CSR (starts, indices, values) and lower bounds of the stability rows."""
+class _Model:
+    """The cumulative columns of `_build`, after the pair columns x. For each candidate d
+    and hearts level h, an integer column A = Σ_{q: h(d,q) ≥ h} x_dq (in [0, 1]: it is also
+    the candidate's row); for each post p and rank level r, an integer column
+    B = Σ_{e: r_p(e) ≤ r} x_ep (in [0, c_p]: the capacity row). Each is defined from the
+    previous level by one equality row, and the stability row of (d, p) becomes
+    c_p·A_{d,h(d,p)} + B_{p,r_p(d)} ≥ c_p: two nonzeros instead of one per pair d likes as
+    much as p and per applicant p ranks as well as d (215,000 nonzeros → 50,000 on the
+    959-candidate partition, whose search now stops at its time limit: 30.7 s for 30 s,
+    61.8 s before). The columns must be integer: a continuous A or B made HiGHS 1.15.1's
+    presolve return a wrong optimum (benchmarks/README.md)."""
+
+    def __init__(self) -> None:
+        self.chains: list[list[list[int]]] = []  # per cumulative chain: its levels' pairs
+
+    def full(self, x: np.ndarray) -> np.ndarray:
+        """The values of every column for a matching given on the pair columns."""
+        values = [x]
+        for chain in self.chains:
+            total = 0.0
+            levels = []
+            for members in chain:
+                total += float(x[members].sum())
+                levels.append(total)
+            values.append(np.array(levels))
+        return np.concatenate(values)
+
+
+def _build(problem: Problem) -> tuple[highspy.Highs, _Model]:
     pairs = problem.pairs
-    by_candidate: dict[int, list[int]] = {}
-    by_post: dict[int, list[int]] = {}
-    for k, pair in enumerate(pairs):
-        by_candidate.setdefault(pair.candidate, []).append(k)
-        by_post.setdefault(pair.post, []).append(k)
-    for ks in by_candidate.values():
-        ks.sort(key=lambda k: -pairs[k].hearts)
-    for ks in by_post.values():
-        ks.sort(key=lambda k: pairs[k].rank)
-
-    starts: list[int] = []
-    index: list[int] = []
-    value: list[float] = []
-    lower: list[float] = []
-    for pair in pairs:
-        cap = problem.capacity[pair.post]
-        if cap == 0:
-            continue
-        row: dict[int, float] = {}
-        for q in by_candidate[pair.candidate]:
-            if pairs[q].hearts < pair.hearts:
-                break
-            row[q] = float(cap)
-        for e in by_post[pair.post]:
-            if pairs[e].rank > pair.rank:
-                break
-            row[e] = row.get(e, 0.0) + 1.0
-        starts.append(len(index))
-        index.extend(row)
-        value.extend(row.values())
-        lower.append(float(cap))
-    return starts, index, value, lower
-
-
-def _build(problem: Problem) -> highspy.Highs:
-    pairs = problem.pairs
-    n = len(pairs)
+    model = _Model()
+    col_upper = [0.0 if problem.capacity[pair.post] == 0 else 1.0 for pair in pairs]
     starts: list[int] = []
     index: list[int] = []
     value: list[float] = []
     lower: list[float] = []
     upper: list[float] = []
 
-    def add(members: list[int], lo: float, hi: float) -> None:
+    def row(cols: list[int], coefs: list[float], lo: float, hi: float) -> None:
         starts.append(len(index))
-        index.extend(members)
-        value.extend([1.0] * len(members))
+        index.extend(cols)
+        value.extend(coefs)
         lower.append(lo)
         upper.append(hi)
+
+    def chain(members: list[int], level_of: Callable[[int], int], top: float) -> dict[int, int]:
+        """Cumulative columns over `members` grouped by level (in order); the column of
+        each level."""
+        groups: dict[int, list[int]] = {}
+        for k in members:
+            groups.setdefault(level_of(k), []).append(k)
+        column_of: dict[int, int] = {}
+        previous = -1
+        for level in sorted(groups):
+            column = len(col_upper)
+            col_upper.append(top)
+            ks = groups[level]
+            cols = [column, *ks] + ([previous] if previous >= 0 else [])
+            coefs = [1.0] + [-1.0] * len(ks) + ([-1.0] if previous >= 0 else [])
+            row(cols, coefs, 0.0, 0.0)
+            column_of[level] = previous = column
+        model.chains.append([groups[level] for level in sorted(groups)])
+        return column_of
 
     of_candidate: dict[int, list[int]] = {}
     of_post: dict[int, list[int]] = {}
     for k, pair in enumerate(pairs):
         of_candidate.setdefault(pair.candidate, []).append(k)
         of_post.setdefault(pair.post, []).append(k)
-    for members in of_candidate.values():
-        add(members, 0.0, 1.0)
-    for post, members in of_post.items():
-        cap = problem.capacity[post]
-        if len(members) > cap:
-            add(members, 0.0, float(cap))
+    hearts_column = {
+        d: chain(ks, lambda k: -pairs[k].hearts, 1.0) for d, ks in of_candidate.items()
+    }
+    rank_column = {
+        p: chain(ks, lambda k: pairs[k].rank, float(problem.capacity[p]))
+        for p, ks in of_post.items()
+        if problem.capacity[p] > 0
+    }
+    for pair in pairs:
+        cap = problem.capacity[pair.post]
+        if cap == 0:
+            continue
+        a = hearts_column[pair.candidate][-pair.hearts]
+        b = rank_column[pair.post][pair.rank]
+        row([a, b], [float(cap), 1.0], float(cap), highspy.kHighsInf)
 
-    s_starts, s_index, s_value, s_lower = _stability_rows(problem)
-    offset = len(index)
-    starts.extend(s + offset for s in s_starts)
-    index.extend(s_index)
-    value.extend(s_value)
-    lower.extend(s_lower)
-    upper.extend([highspy.kHighsInf] * len(s_lower))
-
+    columns = len(col_upper)
     lp = highspy.HighsLp()
-    lp.num_col_ = n
+    lp.num_col_ = columns
     lp.num_row_ = len(lower)
-    lp.col_cost_ = np.zeros(n)
-    lp.col_lower_ = np.zeros(n)
-    lp.col_upper_ = np.array(
-        [0.0 if problem.capacity[pair.post] == 0 else 1.0 for pair in pairs], dtype=np.float64
-    )
+    lp.col_cost_ = np.zeros(columns)
+    lp.col_lower_ = np.zeros(columns)
+    lp.col_upper_ = np.array(col_upper, dtype=np.float64)
     lp.row_lower_ = np.array(lower, dtype=np.float64)
     lp.row_upper_ = np.array(upper, dtype=np.float64)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     lp.a_matrix_.start_ = np.array([*starts, len(index)], dtype=np.int32)
     lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * columns
 
     h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
@@ -138,7 +152,7 @@ def _build(problem: Problem) -> highspy.Highs:
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 0.5)  # objectives are integers: a gap below 1 is optimal
     h.passModel(lp)
-    return h
+    return h, model
 
 
 def _levels(problem: Problem) -> list[np.ndarray]:
@@ -182,7 +196,8 @@ def _solve_exact(
     if n == 0:
         return ExactOutcome(warm, True, None)
     started = time.perf_counter()
-    h = _build(problem)
+    h, model = _build(problem)
+    every_column = np.arange(h.getNumCol(), dtype=np.int32)
     h.setOptionValue("random_seed", seed % 2_147_483_647)
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     columns = np.arange(n, dtype=np.int32)
@@ -209,11 +224,11 @@ def _solve_exact(
                 return _outcome(problem, current, False, None, level)
             h.setOptionValue("time_limit", remaining)
         h.changeColsCost(n, columns, coefficients)
-        h.setSolution(n, columns, current)
+        h.setSolution(len(every_column), every_column, model.full(current))
         h.run()
         status = h.getModelStatus()
         info = h.getInfo()
-        solution = np.round(np.array(h.getSolution().col_value))
+        solution = np.round(np.array(h.getSolution().col_value))[:n]
         if status == highspy.HighsModelStatus.kOptimal:
             current = solution
         else:
