@@ -173,7 +173,10 @@ def solve_exact(
 
     Pairs that no stable matching uses are pruned first (`prune`: same set of stable
     matchings, about half the pairs on a national instance); indices are mapped back."""
+    started = time.perf_counter()
     removed = removable_pairs(problem)
+    if time_limit_s is not None:  # the limit covers pruning too (0.4 s on 15,000 pairs)
+        time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - started))
     if not removed:
         return _solve_exact(problem, seed=seed, warm=warm, time_limit_s=time_limit_s)
     keep = [k for k in range(len(problem.pairs)) if k not in removed]
