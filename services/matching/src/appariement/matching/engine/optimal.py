@@ -7,7 +7,7 @@ post at most its capacity, and for each pair (d, p) with c_p > 0, weak stability
 
 (either d holds a post it likes at least as much, or p is full with candidates it ranks at
 least as well). Both sums are cumulative columns, one per candidate and hearts level and one
-per post and rank level (see `_Model`), so each stability row has two nonzeros. The four
+per post and rank level (see `Model`), so each stability row has two nonzeros. The four
 objectives are optimised one after the other, each optimum then fixed by a row (all
 coefficients are integers, so fixing is exact); remaining ties follow HiGHS's deterministic
 search under a random seed derived from the run's seed. Each level starts from the previous
@@ -46,8 +46,8 @@ class ExactOutcome:
     bound: int | None = None  # best bound on that level (natural sense: a lower bound for ranks)
 
 
-class _Model:
-    """The cumulative columns of `_build`, after the pair columns x. For each candidate d
+class Model:
+    """The cumulative columns of `build_model`, after the pair columns x. For each candidate d
     and hearts level h, an integer column A = Σ_{q: h(d,q) ≥ h} x_dq (in [0, 1]: it is also
     the candidate's row); for each post p and rank level r, an integer column
     B = Σ_{e: r_p(e) ≤ r} x_ep (in [0, c_p]: the capacity row). Each is defined from the
@@ -74,9 +74,10 @@ class _Model:
         return np.concatenate(values)
 
 
-def _build(problem: Problem) -> tuple[highspy.Highs, _Model]:
+def build_model(problem: Problem) -> tuple[highspy.Highs, Model]:
+    """The MIP of `problem` (module doc), with no objective yet, and its cumulative columns."""
     pairs = problem.pairs
-    model = _Model()
+    model = Model()
     col_upper = [0.0 if problem.capacity[pair.post] == 0 else 1.0 for pair in pairs]
     starts: list[int] = []
     index: list[int] = []
@@ -155,7 +156,7 @@ def _build(problem: Problem) -> tuple[highspy.Highs, _Model]:
     return h, model
 
 
-def _levels(problem: Problem) -> list[np.ndarray]:
+def objective_levels(problem: Problem) -> list[np.ndarray]:
     """Objective coefficients to maximise, level by level."""
     pairs = problem.pairs
     return [
@@ -171,17 +172,15 @@ def solve_exact(
 ) -> ExactOutcome:
     """The lexicographically best weakly stable matching of `problem` (see module doc).
 
-    Pairs that no stable matching uses are pruned first (`prune`: same set of stable
-    matchings, about half the pairs on a national instance); indices are mapped back."""
+    Pairs that no stable matching uses are pruned first (`pruned`); indices are mapped
+    back."""
     started = time.perf_counter()
-    removed = removable_pairs(problem)
+    reduced, keep = pruned(problem)
     if time_limit_s is not None:  # the limit covers pruning too (0.4 s on 15,000 pairs)
         time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - started))
-    if not removed:
+    if len(keep) == len(problem.pairs):
         return _solve_exact(problem, seed=seed, warm=warm, time_limit_s=time_limit_s)
-    keep = [k for k in range(len(problem.pairs)) if k not in removed]
     new_index = {k: i for i, k in enumerate(keep)}
-    reduced = replace(problem, pairs=tuple(problem.pairs[k] for k in keep))
     outcome = _solve_exact(
         reduced,
         seed=seed,
@@ -192,6 +191,17 @@ def solve_exact(
     return replace(outcome, holding=holding)
 
 
+def pruned(problem: Problem) -> tuple[Problem, list[int]]:
+    """`problem` without the pairs no weakly stable matching uses (`prune`: the same stable
+    matchings, about half the pairs on a national instance), and the index in `problem` of
+    each pair kept."""
+    removed = removable_pairs(problem)
+    if not removed:
+        return problem, list(range(len(problem.pairs)))
+    keep = [k for k in range(len(problem.pairs)) if k not in removed]
+    return replace(problem, pairs=tuple(problem.pairs[k] for k in keep)), keep
+
+
 def _solve_exact(
     problem: Problem, *, seed: int, warm: list[int], time_limit_s: float | None
 ) -> ExactOutcome:
@@ -199,7 +209,7 @@ def _solve_exact(
     if n == 0:
         return ExactOutcome(warm, True, None)
     started = time.perf_counter()
-    h, model = _build(problem)
+    h, model = build_model(problem)
     every_column = np.arange(h.getNumCol(), dtype=np.int32)
     h.setOptionValue("random_seed", seed % 2_147_483_647)
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
@@ -211,7 +221,7 @@ def _solve_exact(
 
     usable = [k for k, pair in enumerate(problem.pairs) if problem.capacity[pair.post] > 0]
     all_assigned = False
-    for level, coefficients in enumerate(_levels(problem)):
+    for level, coefficients in enumerate(objective_levels(problem)):
         if (
             coefficients @ current
             >= _upper_bound(problem, usable, coefficients, all_assigned) - 0.5

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from appariement.matching.engine.checker import check
 from appariement.matching.engine.deferred_acceptance import deferred_acceptance
 from appariement.matching.engine.model import Instance, Problem, paused_gc
+from appariement.matching.engine.neighbourhood import SEARCHED_FROM, more_placed
 from appariement.matching.engine.objective import Objective, evaluate
 from appariement.matching.engine.optimal import solve_exact, solver_version
 from appariement.matching.engine.promotion import promoted_deferred_acceptance
@@ -97,6 +98,14 @@ def solve_partition(
                     holding = other
         if time_limit_s is not None:  # the limit covers the whole partition, warm start included
             time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - started))
+        if len(problem.candidates) >= SEARCHED_FROM:
+            # Too big for the exact search to improve on the warm start in time: half of
+            # what is left goes to a large-neighbourhood search (see neighbourhood.py).
+            searched = time.perf_counter()
+            share = None if time_limit_s is None else time_limit_s / 2
+            holding = more_placed(problem, holding, seed=seed, time_limit_s=share)
+            if time_limit_s is not None:
+                time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - searched))
         outcome = solve_exact(problem, seed=seed, warm=holding, time_limit_s=time_limit_s)
         holding, proven, gap = outcome.holding, outcome.proven_optimal, outcome.gap
         open_level, bound = outcome.open_level, outcome.bound
