@@ -6,7 +6,10 @@ pairs of a few hundred candidates around a random post, every other pair fixed a
 current value, leaves a sub-MIP that HiGHS solves in ~0.3 s. Its solutions are weakly
 stable in the whole partition (the fixed pairs stay in every stability row), so keeping
 each better one is safe: 886 placed after 3.6 s, 896 after 23 s, with 400 candidates
-freed a step (200: 876 after 5.4 s; 60: 863 after 3.3 s).
+freed a step (200: 876 after 5.4 s; 60: 863 after 3.3 s). On the 8 partitions of
+100–200 candidates, which all stop at 5 s, half the partition freed a step and half the
+time: 1,004 placed instead of 994, none proven either way; on 14 partitions of 50–99 it
+loses (900 instead of 902): the exact search does better there with all the time.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import numpy as np
 from appariement.matching.engine.model import Problem
 from appariement.matching.engine.optimal import build_model, objective_levels, pruned
 
-NEIGHBOURHOOD = 400  # candidates freed a step
-SEARCHED_FROM = 2 * NEIGHBOURHOOD  # candidates: smaller partitions go to the exact search
+NEIGHBOURHOOD = 400  # at most this many candidates freed a step, at most half the partition
+SEARCHED_FROM = 100  # candidates: below, the whole time limit goes to the exact search
 STEPS = 100  # steps when no time limit is given (a count keeps the result reproducible)
 
 
@@ -32,16 +35,19 @@ def more_placed(
     *,
     seed: int,
     time_limit_s: float | None,
-    neighbourhood: int = NEIGHBOURHOOD,
+    neighbourhood: int | None = None,
     steps: int = STEPS,
 ) -> list[int]:
     """A weakly stable matching at least as good as `holding` (pair index per candidate, -1
     when unassigned) on the four levels, improved step by step: each step frees the pairs
-    of `neighbourhood` candidates reached from a random post (its applicants, their other
-    posts' applicants, …), fixes the others and maximises the number placed; a solution
-    better on (assigned, perfect couples, hearts, ranks) replaces the current one. Stops
-    after `steps` steps or at `time_limit_s`."""
+    of `neighbourhood` candidates (default: half the partition, at most NEIGHBOURHOOD)
+    reached from a random post (its applicants, their other posts' applicants, …), fixes
+    the others and maximises the number placed; a solution better on (assigned, perfect
+    couples, hearts, ranks) replaces the current one. Stops after `steps` steps or at
+    `time_limit_s`."""
     started = time.perf_counter()
+    if neighbourhood is None:
+        neighbourhood = max(1, min(NEIGHBOURHOOD, len(problem.candidates) // 2))
     reduced, keep = pruned(problem)
     n = len(reduced.pairs)
     if n == 0:

@@ -99,8 +99,8 @@ def solve_partition(
         if time_limit_s is not None:  # the limit covers the whole partition, warm start included
             time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - started))
         if len(problem.candidates) >= SEARCHED_FROM:
-            # Too big for the exact search to improve on the warm start in time: half of
-            # what is left goes to a large-neighbourhood search (see neighbourhood.py).
+            # From here the exact search stops at its limit: half of what is left goes to
+            # a large-neighbourhood search, which places more (see neighbourhood.py).
             searched = time.perf_counter()
             share = None if time_limit_s is None else time_limit_s / 2
             holding = more_placed(problem, holding, seed=seed, time_limit_s=share)
