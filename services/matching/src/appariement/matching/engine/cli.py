@@ -50,7 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("instance", type=Path, metavar="INSTANCE.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", choices=["optimal", "deferred_acceptance"], default="optimal")
-    p.add_argument("--time-limit", type=float, default=None, metavar="S")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds per partition (a partition stopped by it may differ between runs)",
+    )
     p.add_argument("--workers", type=int, default=None, metavar="N")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="RESULT.json")
     p.set_defaults(command=_solve)

@@ -180,7 +180,9 @@ def solve(
     assigned, then most perfect couples, most hearts, fewest rank points (DESIGN §4);
     `"deferred_acceptance"`: candidate-proposing, seeded tie-breaking. `time_limit_s` bounds
     each partition's search, warm start included (the best stable matching found is then
-    returned with `proven_optimal: false`). Same input and seed: same result."""
+    returned with `proven_optimal: false`). Same input and seed: same result, except where
+    a time limit stopped a partition's search (where it stops depends on the machine's
+    speed; that partition's report says `proven_optimal: false`)."""
     if method not in ("optimal", "deferred_acceptance"):
         raise ValueError(f"unknown method {method!r} (optimal | deferred_acceptance)")
     started = time.perf_counter()
