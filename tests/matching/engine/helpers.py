@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from appariement.matching.engine.model import Problem
+
 
 def instance(
     posts: dict[str, int],
@@ -35,4 +37,13 @@ def instance(
         "rankings": [
             {"post": p, "candidate": c, "rank": r} for p, rs in ranks.items() for c, r in rs.items()
         ],
+    }
+
+
+def assignment(problem: Problem, holding: list[int]) -> dict[str, str]:
+    """Candidate id -> post id of a matching given as a pair index per candidate (-1: none)."""
+    return {
+        problem.candidates[problem.pairs[k].candidate]: problem.posts[problem.pairs[k].post]
+        for k in holding
+        if k >= 0
     }

@@ -20,7 +20,7 @@ from appariement.matching.engine.generator import generate
 from appariement.matching.engine.model import MAX_VALUE, Problem, paused_gc
 
 from .brute_force import Tiny, candidate_optimal, enumerate_matchings
-from .helpers import instance
+from .helpers import assignment, instance
 from .test_properties import FAST, instances
 
 
@@ -143,13 +143,11 @@ def test_rounds_give_the_same_matching_as_one_proposal_at_a_time(
 def test_rounds_give_the_candidate_optimal_matching_on_strict_preferences(
     d: dict[str, Any], seed: int
 ) -> None:
-    got = {}
+    got: dict[str, str] = {}
     for problem in Instance.from_dict(d).problems():
         if problem.pairs:
             _, rounds = _both_ways(problem, seed)
-            for c, k in enumerate(rounds):
-                if k >= 0:
-                    got[problem.candidates[c]] = problem.posts[problem.pairs[k].post]
+            got |= assignment(problem, rounds)
     stable = list(enumerate_matchings(Tiny.from_dict(d)).stable)
     assert got == candidate_optimal(Tiny.from_dict(d), stable)
 

@@ -16,21 +16,13 @@ from hypothesis import strategies as st
 from appariement.matching.engine import Instance, check, evaluate, solve
 from appariement.matching.engine.deferred_acceptance import deferred_acceptance
 from appariement.matching.engine.generator import generate
-from appariement.matching.engine.model import Problem
 from appariement.matching.engine.neighbourhood import more_placed
 from appariement.matching.engine.objective import Objective
 
+from .helpers import assignment
 from .tiny import tiny_instance
 
 solve_module = importlib.import_module("appariement.matching.engine.solve")
-
-
-def _assignment(problem: Problem, holding: list[int]) -> dict[str, str]:
-    return {
-        problem.candidates[problem.pairs[k].candidate]: problem.posts[problem.pairs[k].post]
-        for k in holding
-        if k >= 0
-    }
 
 
 def _key(o: Objective) -> tuple[int, int, int, int]:
@@ -59,9 +51,9 @@ def test_every_step_keeps_a_weakly_stable_matching_never_worse_than_the_start(
         found = more_placed(
             problem, start, seed=seed, time_limit_s=None, neighbourhood=size, steps=3
         )
-        got = _assignment(problem, found)
+        got = assignment(problem, found)
         assert check(inst, got) == []
-        assert _key(evaluate(inst, got)) >= _key(evaluate(inst, _assignment(problem, start)))
+        assert _key(evaluate(inst, got)) >= _key(evaluate(inst, assignment(problem, start)))
 
 
 def test_freeing_the_whole_partition_gives_the_exact_first_two_levels() -> None:
@@ -72,12 +64,12 @@ def test_freeing_the_whole_partition_gives_the_exact_first_two_levels() -> None:
     assert exact.report["partitions"][0]["proven_optimal"] is True
     start = deferred_acceptance(problem, 0)
     found = more_placed(problem, start, seed=0, time_limit_s=None, neighbourhood=42, steps=1)
-    got = _assignment(problem, found)
+    got = assignment(problem, found)
     assert check(inst, got) == []
     first_two = evaluate(inst, got).to_dict()
     for level in ("assigned", "perfect_couples"):  # one step optimises both, in this order
         assert first_two[level] == exact.report["objective"][level]
-    assert len(_assignment(problem, start)) < len(got)  # the instance leaves room to improve
+    assert len(assignment(problem, start)) < len(got)  # the instance leaves room to improve
 
 
 def test_small_neighbourhoods_improve_step_by_step_and_a_seed_gives_one_result() -> None:
@@ -90,9 +82,9 @@ def test_small_neighbourhoods_improve_step_by_step_and_a_seed_gives_one_result()
         for _ in range(2)
     ]
     assert runs[0] == runs[1]
-    got = _assignment(problem, runs[0])
+    got = assignment(problem, runs[0])
     assert check(inst, got) == []
-    assert _key(evaluate(inst, got)) >= _key(evaluate(inst, _assignment(problem, start)))
+    assert _key(evaluate(inst, got)) >= _key(evaluate(inst, assignment(problem, start)))
 
 
 def test_solve_runs_the_search_on_large_partitions_and_still_proves_the_optimum(

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from appariement.matching.engine import Instance
 from appariement.matching.engine.deferred_acceptance import deferred_acceptance
-from appariement.matching.engine.model import Problem
 from appariement.matching.engine.promotion import promoted_deferred_acceptance
 
 from .brute_force import Tiny, blocking_pairs
+from .helpers import assignment
 from .test_deferred_acceptance import TIE
 from .tiny import tiny_instance
 
@@ -25,20 +25,12 @@ from .tiny import tiny_instance
 # in the tie, comes back promoted and wins it, so b moves to q: 2 placed whatever the seed.
 
 
-def _assignment(problem: Problem, holding: list[int]) -> dict[str, str]:
-    return {
-        problem.candidates[problem.pairs[k].candidate]: problem.posts[problem.pairs[k].post]
-        for k in holding
-        if k >= 0
-    }
-
-
 def test_promotion_wins_the_tie_a_plain_tie_break_can_lose() -> None:
     (problem,) = Instance.from_dict(TIE).problems()
-    plain = [len(_assignment(problem, deferred_acceptance(problem, s))) for s in range(20)]
+    plain = [len(assignment(problem, deferred_acceptance(problem, s))) for s in range(20)]
     assert 1 in plain  # some seeds do lose the tie: the case is real
     for seed in range(20):
-        assert _assignment(problem, promoted_deferred_acceptance(problem, seed)) == {
+        assert assignment(problem, promoted_deferred_acceptance(problem, seed)) == {
             "a": "p",
             "b": "q",
         }
@@ -66,14 +58,14 @@ def test_perfect_couples_first_makes_the_perfect_couples_a_random_tie_break_can_
     (problem,) = Instance.from_dict(PERFECT).problems()
     crossed = {"a": "q", "b": "p"}
     assert any(
-        _assignment(problem, promoted_deferred_acceptance(problem, s)) == crossed for s in range(20)
+        assignment(problem, promoted_deferred_acceptance(problem, s)) == crossed for s in range(20)
     )  # the random tie-break does miss them: the case is real
     for seed in range(20):
         for promote in (True, False):
             holding = promoted_deferred_acceptance(
                 problem, seed, perfect_first=True, promote=promote
             )
-            assert _assignment(problem, holding) == {"a": "p", "b": "q"}
+            assert assignment(problem, holding) == {"a": "p", "b": "q"}
 
 
 @st.composite
@@ -92,7 +84,7 @@ def test_the_result_is_a_weakly_stable_matching(
         holding = promoted_deferred_acceptance(
             problem, seed, perfect_first=perfect_first, promote=promote
         )
-        matching |= _assignment(problem, holding)
+        matching |= assignment(problem, holding)
     t = Tiny.from_dict(d)
     places: dict[str, int] = {}
     for p in matching.values():
