@@ -89,7 +89,7 @@ def test_report_layout_and_warnings() -> None:
     assert out["unassigned"] == [{"candidate": "c", "reason": "no_acceptable_wish"}]
     report = out["report"]
     assert report["method"] == "optimal"
-    assert report["solver"].startswith("HiGHS 1.")  # named, so an audit reruns the same search
+    assert report["solver"].startswith("OR-Tools CP-SAT 9.")  # named: an audit reruns that search
     assert report["seed"] == 7
     assert report["input_sha256"] == inst.sha256()
     assert report["objective"] == {
@@ -126,7 +126,7 @@ def test_a_time_limit_falls_back_to_a_stable_matching_and_says_so() -> None:
 
 def test_a_time_limited_level_reports_its_bound_and_a_gap_between_0_and_1() -> None:
     # Hand values: 2 placed against a search bound of 3.6 (3 once rounded down): gap 1/3,
-    # where HiGHS's own gap (bound - value) / value would say 0.8. For the ranks level the
+    # where a solver's own gap (bound - value) / value would say 0.8. For the ranks level the
     # solver maximises -ranks: a bound of -4.5 means a sum of ranks of at least 5.
     (problem,) = Instance.from_dict(TIE).problems()
     x = np.zeros(len(problem.pairs))

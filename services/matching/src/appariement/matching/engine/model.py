@@ -30,8 +30,8 @@ class InvalidInstance(ValueError):
 MAX_VALUE = 1_000_000
 """The largest hearts, rank or capacity accepted. Any level can express strict preferences
 (a list needs as many distinct values as it has entries), and the bound keeps every sum
-exact in the solvers' 64-bit integers and doubles (the MIP fixes each level's optimum with
-a row whose coefficients are these values)."""
+exact in the solvers' 64-bit integers and doubles (the exact solver fixes each level's
+optimum with a constraint whose coefficients are these values)."""
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,15 @@
 """Large-neighbourhood search: more candidates placed on partitions too big for the exact search.
 
-On the 959-candidate partition of the national benchmark, HiGHS spends its first 25 s on
-the root LP and cuts of the whole model and keeps the warm start (862 placed). Freeing the
-pairs of a few hundred candidates around a random post, every other pair fixed at its
-current value, leaves a sub-MIP that HiGHS solves in ~0.3 s. Its solutions are weakly
-stable in the whole partition (the fixed pairs stay in every stability row), so keeping
-each better one is safe: 886 placed after 3.6 s, 896 after 23 s, with 400 candidates
-freed a step (200: 876 after 5.4 s; 60: 863 after 3.3 s). On the 8 partitions of
-100–200 candidates, which all stop at 5 s, half the partition freed a step and half the
-time: 1,004 placed instead of 994, none proven either way; on 14 partitions of 50–99 it
-loses (900 instead of 902): the exact search does better there with all the time.
-Each step maximises the perfect couples too (second in the objective): on the partitions of
-100+ candidates 97 perfect couples instead of 62, and 1,888 placed instead of 1,884.
+On the 959-candidate partition of the national benchmark the exact search of the whole
+model finds nothing better than the warm start (862 placed) in seconds. Freeing the pairs of
+a few hundred candidates around a random post, every other pair fixed at its current value,
+leaves a sub-problem CP-SAT solves in under a second. Its solutions are weakly stable in the
+whole partition (the fixed pairs stay in every stability clause), so keeping each better one
+is safe: 880 placed and 26 perfect couples after 5 s with 400 candidates freed a step (250:
+872; 150: 865). On the 8 partitions of 100–200 candidates, which all stop at 5 s, the exact
+search alone places a little more (1,009 against 1,004 with the search taking three
+quarters of the time), hence the threshold.
+Each step maximises the perfect couples too (second in the objective).
 """
 
 from __future__ import annotations
@@ -20,14 +18,20 @@ import random
 import time
 from collections import deque
 
-import highspy
 import numpy as np
+from ortools.sat.python import cp_model
 
 from appariement.matching.engine.model import Problem
-from appariement.matching.engine.optimal import build_model, objective_levels, pruned
+from appariement.matching.engine.optimal import (
+    build_model,
+    linear,
+    new_solver,
+    objective_levels,
+    pruned,
+)
 
 NEIGHBOURHOOD = 400  # at most this many candidates freed a step, at most half the partition
-SEARCHED_FROM = 100  # candidates: below, the whole time limit goes to the exact search
+SEARCHED_FROM = 200  # candidates: below, the whole time limit goes to the exact search
 STEPS = 100  # steps when no time limit is given (a count keeps the result reproducible)
 
 
@@ -61,14 +65,9 @@ def more_placed(
             current[new_index[k]] = 1.0  # a stable matching uses no pruned pair
     levels = np.array(objective_levels(reduced))
 
-    h, model = build_model(reduced)
-    h.setOptionValue("random_seed", seed % 2_147_483_647)
-    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-    columns = np.arange(n, dtype=np.int32)
-    every_column = np.arange(h.getNumCol(), dtype=np.int32)
+    model, x = build_model(reduced)
     # Most placed, then most perfect couples, in one objective (perfect couples ≤ candidates).
-    h.changeColsCost(n, columns, levels[0] * (len(reduced.candidates) + 1) + levels[1])
-    usable = np.array([float(reduced.capacity[p.post] > 0) for p in reduced.pairs])
+    model.maximize(linear(x, levels[0] * (len(reduced.candidates) + 1) + levels[1]))
     pairs_of: dict[int, list[int]] = {}
     applicants: dict[int, list[int]] = {}
     for k, pair in enumerate(reduced.pairs):
@@ -78,22 +77,24 @@ def more_placed(
     rng = random.Random(f"{seed}/{problem.partition}/neighbourhood")
 
     for _ in range(steps):
+        remaining = None
         if time_limit_s is not None:
             remaining = time_limit_s - (time.perf_counter() - started)
             if remaining <= 0:
                 break
-            h.setOptionValue("time_limit", remaining)
         free = np.zeros(n, dtype=bool)
         for c in _around(rng.choice(posts), applicants, pairs_of, reduced, neighbourhood):
             free[pairs_of[c]] = True
-        h.changeColsBounds(
-            n, columns, np.where(free, 0.0, current), np.where(free, usable, current)
-        )
-        h.setSolution(len(every_column), every_column, model.full(current))
-        h.run()
-        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+        # Every pair outside the neighbourhood is hinted at its current value and fixed there.
+        model.clear_hints()  # type: ignore[no-untyped-call]
+        for k in np.flatnonzero(~free).tolist():
+            model.add_hint(x[k], bool(current[k]))
+        solver = new_solver(seed=seed, time_limit_s=remaining)
+        solver.parameters.fix_variables_to_their_hinted_value = True
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             continue
-        found = np.round(np.array(h.getSolution().col_value))[:n]
+        found = np.array([float(solver.boolean_value(v)) for v in x])
         if tuple(levels @ found) > tuple(levels @ current):
             current = found
     best = [-1] * len(problem.candidates)

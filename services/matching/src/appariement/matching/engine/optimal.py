@@ -1,40 +1,59 @@
-"""Exact solver for one partition: a MIP over weakly stable matchings, solved with HiGHS.
+"""Exact solver for one partition: weakly stable matchings as a CP-SAT model (OR-Tools).
 
 x_k ∈ {0,1} for each acceptable pair k = (d, p). Each candidate holds at most one post, each
-post at most its capacity, and for each pair (d, p) with c_p > 0, weak stability:
+post at most its capacity, and for each pair (d, p) with c_p > 0, weak stability is a clause:
 
-    c_p · Σ_{q: h(d,q) ≥ h(d,p)} x_dq + Σ_{e: r_p(e) ≤ r_p(d)} x_ep ≥ c_p
+    A[d, h(d,p)]  ∨  F[p, r_p(d)]
 
-(either d holds a post it likes at least as much, or p is full with candidates it ranks at
-least as well). Both sums are cumulative columns, one per candidate and hearts level and one
-per post and rank level (see `Model`), so each stability row has two nonzeros. The four
-objectives are optimised one after the other, each optimum then fixed by a row (all
-coefficients are integers, so fixing is exact); remaining ties follow HiGHS's deterministic
-search under a random seed derived from the run's seed. Each level starts from the previous
-level's solution (the first from deferred acceptance).
+A[d, h] = Σ_{q: h(d,q) ≥ h} x_dq is a Boolean (d holds a post it gives at least h hearts);
+F[p, r] is a Boolean that implies Σ_{e: r_p(e) ≤ r} x_ep ≥ c_p (p is full with candidates it
+ranks r or better), and F[p, r] ⇒ F[p, r'] for r' > r: the "cut-off" model of DESIGN.md §4.
+The four objectives are optimised one after the other, each optimum then fixed by a
+constraint (integers: fixing is exact); each level starts from the previous level's solution
+(the first from deferred acceptance) as a hint. Remaining ties follow CP-SAT's search, which
+on one worker is deterministic under a seed derived from the run's seed.
+
+Why CP-SAT and not a MIP solver: on these models clause learning settles the first two
+levels (placed, perfect couples) in tenths of a second where HiGHS spent seconds in cut
+separation, and with its LP at linearization level 2 it closes the last two (hearts, ranks)
+as fast as HiGHS did: 20 sampled partitions of 25–49 candidates, all proven, 10.7 s against
+HiGHS's 24.1 s (19 proven); 14 of 50–99 at 5 s each: 5 proven against 2, and a better
+matching on 10 of the 12 neither proved (benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from importlib.metadata import version
 
-import highspy
 import numpy as np
+from ortools.sat.python import cp_model
 
 from appariement.matching.engine.model import Problem
 from appariement.matching.engine.prune import removable_pairs
 
 LEVELS = ("assigned", "perfect_couples", "total_hearts", "sum_of_ranks")
+# CP-SAT's LP relaxation per level: 2 (cuts on every constraint) where the LP bound is what
+# proves the level (placed, hearts, ranks), the default 1 for perfect couples, where search
+# does the work. On the 92 partitions of 25–49 candidates of the national benchmark, 5 s
+# each: 73.0 s and 90 proven, against 81.7 s and 87 with (1, 1, 2, 2); on the 51 slowest of
+# 25–99: 199 s and 23 proven against 212 s and 20 (2 throughout: 204 s, 24; core-based
+# search for "placed": 211 s, 19). From LARGE candidates on, where "placed" is seldom proven
+# anyway, its level-2 LP costs more search than it saves: on the 8 partitions of 100–200
+# candidates, 1,009 placed with 1 against 996 with 2 (5 s each).
+LINEARIZATION = (2, 1, 2, 2)
+LARGE = 100
+LARGE_LINEARIZATION = (1, 1, 2, 2)
 
 
 @functools.cache
 def solver_version() -> str:
-    """The MIP solver behind `method="optimal"`, for the report: among equally good matchings
+    """The solver behind `method="optimal"`, for the report: among equally good matchings
     the one returned depends on its search, so a rerun must name it to be reproducible."""
-    return f"HiGHS {highspy.Highs().version()}"  # type: ignore[no-untyped-call]
+    return f"OR-Tools CP-SAT {version('ortools')}"
 
 
 @dataclass(frozen=True)
@@ -46,114 +65,72 @@ class ExactOutcome:
     bound: int | None = None  # best bound on that level (natural sense: a lower bound for ranks)
 
 
-class Model:
-    """The cumulative columns of `build_model`, after the pair columns x. For each candidate d
-    and hearts level h, an integer column A = Σ_{q: h(d,q) ≥ h} x_dq (in [0, 1]: it is also
-    the candidate's row); for each post p and rank level r, an integer column
-    B = Σ_{e: r_p(e) ≤ r} x_ep (in [0, c_p]: the capacity row). Each is defined from the
-    previous level by one equality row, and the stability row of (d, p) becomes
-    c_p·A_{d,h(d,p)} + B_{p,r_p(d)} ≥ c_p: two nonzeros instead of one per pair d likes as
-    much as p and per applicant p ranks as well as d (215,000 nonzeros → 50,000 on the
-    959-candidate partition, whose search now stops at its time limit: 30.7 s for 30 s,
-    61.8 s before). The columns must be integer: a continuous A or B made HiGHS 1.15.1's
-    presolve return a wrong optimum (benchmarks/README.md)."""
-
-    def __init__(self) -> None:
-        self.chains: list[list[list[int]]] = []  # per cumulative chain: its levels' pairs
-
-    def full(self, x: np.ndarray) -> np.ndarray:
-        """The values of every column for a matching given on the pair columns."""
-        values = [x]
-        for chain in self.chains:
-            total = 0.0
-            levels = []
-            for members in chain:
-                total += float(x[members].sum())
-                levels.append(total)
-            values.append(np.array(levels))
-        return np.concatenate(values)
-
-
-def build_model(problem: Problem) -> tuple[highspy.Highs, Model]:
-    """The MIP of `problem` (module doc), with no objective yet, and its cumulative columns."""
+def build_model(problem: Problem) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
+    """The CP-SAT model of `problem` (module doc), with no objective yet, and the pair
+    variables x (in pair order)."""
     pairs = problem.pairs
-    model = Model()
-    col_upper = [0.0 if problem.capacity[pair.post] == 0 else 1.0 for pair in pairs]
-    starts: list[int] = []
-    index: list[int] = []
-    value: list[float] = []
-    lower: list[float] = []
-    upper: list[float] = []
-
-    def row(cols: list[int], coefs: list[float], lo: float, hi: float) -> None:
-        starts.append(len(index))
-        index.extend(cols)
-        value.extend(coefs)
-        lower.append(lo)
-        upper.append(hi)
-
-    def chain(members: list[int], level_of: Callable[[int], int], top: float) -> dict[int, int]:
-        """Cumulative columns over `members` grouped by level (in order); the column of
-        each level."""
-        groups: dict[int, list[int]] = {}
-        for k in members:
-            groups.setdefault(level_of(k), []).append(k)
-        column_of: dict[int, int] = {}
-        previous = -1
-        for level in sorted(groups):
-            column = len(col_upper)
-            col_upper.append(top)
-            ks = groups[level]
-            cols = [column, *ks] + ([previous] if previous >= 0 else [])
-            coefs = [1.0] + [-1.0] * len(ks) + ([-1.0] if previous >= 0 else [])
-            row(cols, coefs, 0.0, 0.0)
-            column_of[level] = previous = column
-        model.chains.append([groups[level] for level in sorted(groups)])
-        return column_of
-
+    m = cp_model.CpModel()
+    x = [m.new_bool_var(f"x{k}") for k in range(len(pairs))]
     of_candidate: dict[int, list[int]] = {}
     of_post: dict[int, list[int]] = {}
     for k, pair in enumerate(pairs):
+        if problem.capacity[pair.post] == 0:
+            m.add(x[k] == 0)
+            continue
         of_candidate.setdefault(pair.candidate, []).append(k)
         of_post.setdefault(pair.post, []).append(k)
-    hearts_column = {
-        d: chain(ks, lambda k: -pairs[k].hearts, 1.0) for d, ks in of_candidate.items()
-    }
-    rank_column = {
-        p: chain(ks, lambda k: pairs[k].rank, float(problem.capacity[p]))
-        for p, ks in of_post.items()
-        if problem.capacity[p] > 0
-    }
-    for pair in pairs:
-        cap = problem.capacity[pair.post]
-        if cap == 0:
-            continue
-        a = hearts_column[pair.candidate][-pair.hearts]
-        b = rank_column[pair.post][pair.rank]
-        row([a, b], [float(cap), 1.0], float(cap), highspy.kHighsInf)
 
-    columns = len(col_upper)
-    lp = highspy.HighsLp()
-    lp.num_col_ = columns
-    lp.num_row_ = len(lower)
-    lp.col_cost_ = np.zeros(columns)
-    lp.col_lower_ = np.zeros(columns)
-    lp.col_upper_ = np.array(col_upper, dtype=np.float64)
-    lp.row_lower_ = np.array(lower, dtype=np.float64)
-    lp.row_upper_ = np.array(upper, dtype=np.float64)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = np.array([*starts, len(index)], dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(value, dtype=np.float64)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * columns
+    holds: dict[tuple[int, int], cp_model.IntVar] = {}  # (candidate, hearts) -> A
+    for d, ks in of_candidate.items():
+        m.add_at_most_one(x[k] for k in ks)
+        for hearts in sorted({pairs[k].hearts for k in ks}):
+            members = [x[k] for k in ks if pairs[k].hearts >= hearts]
+            if len(members) == 1:
+                holds[d, hearts] = members[0]
+            else:
+                holds[d, hearts] = a = m.new_bool_var("")
+                m.add(a == sum(members))
 
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", 0.5)  # objectives are integers: a gap below 1 is optimal
-    h.passModel(lp)
-    return h, model
+    full: dict[tuple[int, int], cp_model.IntVar] = {}  # (post, rank) -> F
+    for p, ks in of_post.items():
+        cap = problem.capacity[p]
+        if len(ks) > cap:
+            m.add(sum(x[k] for k in ks) <= cap)
+        previous = None
+        for rank in sorted({pairs[k].rank for k in ks}):
+            members = [x[k] for k in ks if pairs[k].rank <= rank]
+            full[p, rank] = f = m.new_bool_var("")
+            if cap == 1:
+                m.add_bool_or(members).only_enforce_if(f)
+            else:
+                m.add(sum(members) >= cap).only_enforce_if(f)
+            if previous is not None:
+                m.add_implication(previous, f)
+            previous = f
+
+    for d, ks in of_candidate.items():
+        for k in ks:
+            pair = pairs[k]
+            m.add_bool_or([holds[d, pair.hearts], full[pair.post, pair.rank]])
+    return m, x
+
+
+def new_solver(*, seed: int, time_limit_s: float | None) -> cp_model.CpSolver:
+    """One CP-SAT worker (deterministic; the partitions already share the machine's cores)."""
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed % 2_147_483_647
+    if time_limit_s is not None:
+        solver.parameters.max_time_in_seconds = max(time_limit_s, 1e-3)
+    return solver
+
+
+def linear(x: Sequence[cp_model.IntVar], coefficients: np.ndarray) -> cp_model.LinearExprT:
+    """Σ coefficients · x over the nonzero integer coefficients."""
+    nonzero = np.flatnonzero(coefficients).tolist()
+    return cp_model.LinearExpr.weighted_sum(
+        [x[k] for k in nonzero], [int(coefficients[k]) for k in nonzero]
+    )
 
 
 def objective_levels(problem: Problem) -> list[np.ndarray]:
@@ -209,11 +186,7 @@ def _solve_exact(
     if n == 0:
         return ExactOutcome(warm, True, None)
     started = time.perf_counter()
-    h, model = build_model(problem)
-    every_column = np.arange(h.getNumCol(), dtype=np.int32)
-    h.setOptionValue("random_seed", seed % 2_147_483_647)
-    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-    columns = np.arange(n, dtype=np.int32)
+    model, x = build_model(problem)
     current = np.zeros(n)
     for k in warm:
         if k >= 0:
@@ -222,38 +195,43 @@ def _solve_exact(
     usable = [k for k, pair in enumerate(problem.pairs) if problem.capacity[pair.post] > 0]
     all_assigned = False
     for level, coefficients in enumerate(objective_levels(problem)):
+        objective = linear(x, coefficients)
         if (
             coefficients @ current
             >= _upper_bound(problem, usable, coefficients, all_assigned) - 0.5
         ):
             # The current matching already reaches a bound no matching can pass: optimal
             # for this level without a search (common: every candidate placed, top wishes).
-            _fix(h, coefficients, float(coefficients @ current))
+            model.add(objective >= round(float(coefficients @ current)))
             all_assigned = all_assigned or level == 0
             continue
+        remaining = None
         if time_limit_s is not None:
             remaining = time_limit_s - (time.perf_counter() - started)
             if remaining <= 0:
                 return _outcome(problem, current, False, None, level)
-            h.setOptionValue("time_limit", remaining)
-        h.changeColsCost(n, columns, coefficients)
-        h.setSolution(len(every_column), every_column, model.full(current))
-        h.run()
-        status = h.getModelStatus()
-        info = h.getInfo()
-        solution = np.round(np.array(h.getSolution().col_value))[:n]
-        if status == highspy.HighsModelStatus.kOptimal:
-            current = solution
-        else:
-            feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
-            if feasible and coefficients @ solution >= coefficients @ current:
-                current = solution
-            # Before its root LP is solved HiGHS's bound can be weaker than the trivial one
-            # (1,028 for a 959-candidate partition): report the better of the two.
-            trivial = _upper_bound(problem, usable, coefficients, all_assigned)
-            bound = min(float(info.mip_dual_bound), trivial)
+        model.maximize(objective)
+        model.clear_hints()  # type: ignore[no-untyped-call]
+        for k in range(n):
+            model.add_hint(x[k], bool(current[k]))
+        solver = new_solver(seed=seed, time_limit_s=remaining)
+        large = len(problem.candidates) >= LARGE
+        solver.parameters.linearization_level = (LARGE_LINEARIZATION if large else LINEARIZATION)[
+            level
+        ]
+        status = solver.solve(model)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            found = np.array([float(solver.boolean_value(v)) for v in x])
+            if status == cp_model.OPTIMAL or coefficients @ found >= coefficients @ current:
+                current = found
+        if status != cp_model.OPTIMAL:
+            if status not in (cp_model.FEASIBLE, cp_model.UNKNOWN):  # the warm start is a
+                raise RuntimeError(f"CP-SAT: {solver.status_name(status)}")  # solution
+            bound = _upper_bound(problem, usable, coefficients, all_assigned)
+            if status == cp_model.FEASIBLE:  # with no solution found, CP-SAT's bound is 0
+                bound = min(bound, solver.best_objective_bound)
             return _time_limited(problem, current, level, coefficients, bound)
-        _fix(h, coefficients, float(coefficients @ current))
+        model.add(objective >= round(float(coefficients @ current)))
         if level == 0:  # everyone with a usable pair placed: the same holds at every level
             placeable = len({problem.pairs[k].candidate for k in usable})
             all_assigned = bool(coefficients @ current >= placeable - 0.5)
@@ -265,8 +243,8 @@ def _time_limited(
 ) -> ExactOutcome:
     """The outcome when a level's search stops at the time limit: its best bound, in the
     level's own sense, and the relative gap |bound - value| / max(|bound|, |value|, 1), in
-    [0, 1] (HiGHS's own gap divides by the incumbent and can exceed 1)."""
-    if not np.isfinite(dual_bound) or abs(dual_bound) >= highspy.kHighsInf:
+    [0, 1] (a solver's own gap divides by the incumbent and can exceed 1)."""
+    if not np.isfinite(dual_bound):
         return _outcome(problem, x, False, None, level)
     value = round(float(coefficients @ x))
     best = int(np.floor(dual_bound + 1e-6))  # objectives are integers: the bound rounds down
@@ -274,18 +252,6 @@ def _time_limited(
         value, best = -value, -best
     gap = abs(best - value) / max(abs(best), abs(value), 1)
     return _outcome(problem, x, False, round(gap, 6), level, best)
-
-
-def _fix(h: highspy.Highs, coefficients: np.ndarray, achieved: float) -> None:
-    """Keep a level at its optimum while the next levels are optimised (integers: exact)."""
-    nonzero = np.flatnonzero(coefficients)
-    h.addRow(
-        achieved - 0.5,
-        highspy.kHighsInf,
-        len(nonzero),
-        nonzero.astype(np.int32),
-        coefficients[nonzero],
-    )
 
 
 def _upper_bound(

@@ -13,8 +13,8 @@ well"), and on tied instances it is usually larger. It feeds the exact solver's 
 that ranks them best (a would-be perfect couple); such a post keeps them unless it ties
 them with a rival, so the run ends with about as many perfect couples as the partition
 allows. On 40 partitions of 25–49 candidates of the national benchmark, the warm start
-then already had the optimal (assigned, perfect couples) in 25 instead of 7, and HiGHS's
-"perfect couples" level took a third less time.
+then already had the optimal (assigned, perfect couples) in 25 instead of 7, and the exact
+solver's "perfect couples" level (HiGHS then) took a third less time.
 """
 
 from __future__ import annotations
