@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="seconds per partition for the exact search (default 10; 0 = none)",
     )
+    parser.add_argument(
+        "--work-limit",
+        type=float,
+        default=0.0,
+        help="CP-SAT deterministic time per partition (reproducible; default 0 = none)",
+    )
     parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "workers": args.workers,
         "time_limit_s": args.time_limit or None,
+        "work_limit": args.work_limit or None,
     }
     if args.scenario:
         print(json.dumps(SCENARIOS[args.scenario](**options)))
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"… {name}", file=sys.stderr, flush=True)
         child = [sys.executable, "-m", "benchmarks.matching", "--scenario", name]
         child += ["--workers", str(args.workers), "--seed", str(args.seed)]
-        child += ["--time-limit", str(args.time_limit)]
+        child += ["--time-limit", str(args.time_limit), "--work-limit", str(args.work_limit)]
         child += ["--quick"] if args.quick else []
         out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
         figures[name] = json.loads(out.strip().splitlines()[-1])
@@ -91,7 +98,8 @@ def _print(figures: dict[str, dict[str, Any]]) -> None:
             f"\n2. {name}: {f['candidates']:,} candidates, {f['places']:,} places, "
             f"{f['partitions']} partitions (largest {f['largest_partition']}), "
             f"{f['wishes']:,} wishes, {f['workers']} workers, "
-            f"time limit per partition {f['time_limit_s'] or 'none'}"
+            f"time limit per partition {f['time_limit_s'] or 'none'}, "
+            f"work limit {f['work_limit'] or 'none'}"
         )
         target = "≤ 20 s" if f["method"] == "optimal" else "≤ 2 s"
         print(

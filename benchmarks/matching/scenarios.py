@@ -26,7 +26,9 @@ NATIONAL_QUICK = {"candidates": 2_000, "posts": 1_170, "partitions": 84, "places
 STRICT_ROUNDS = 5  # both solvers, interleaved: a noisy machine slows both in a round
 
 
-def strict(*, quick: bool, seed: int, workers: int, time_limit_s: float | None) -> dict[str, Any]:
+def strict(
+    *, quick: bool, seed: int, workers: int, time_limit_s: float | None, work_limit: float | None
+) -> dict[str, Any]:
     size = STRICT_QUICK if quick else STRICT
     d = generate(
         candidates=size["candidates"],
@@ -109,7 +111,13 @@ UNPROVEN_FIELDS = ("partition", "candidates", "places", "gap", "open_level", "bo
 
 
 def national(
-    *, method: str, quick: bool, seed: int, workers: int, time_limit_s: float | None
+    *,
+    method: str,
+    quick: bool,
+    seed: int,
+    workers: int,
+    time_limit_s: float | None,
+    work_limit: float | None,
 ) -> dict[str, Any]:
     size = NATIONAL_QUICK if quick else NATIONAL
     started = time.perf_counter()
@@ -124,13 +132,21 @@ def national(
     with PeakMemory() as memory:
         inst = Instance.from_dict(d)
         parsed = time.perf_counter()
-        res = solve(inst, seed=seed, method=method, workers=workers, time_limit_s=time_limit_s)
+        res = solve(
+            inst,
+            seed=seed,
+            method=method,
+            workers=workers,
+            time_limit_s=time_limit_s,
+            work_limit=work_limit,
+        )
         solved = time.perf_counter()
     parts = res.report["partitions"]
     return {
         "method": method,
         "workers": workers,
         "time_limit_s": time_limit_s,
+        "work_limit": work_limit,
         "candidates": len(d["candidates"]),
         "places": sum(p["capacity"] for p in d["posts"]),
         "partitions": len(parts),

@@ -70,6 +70,24 @@ def test_solve_with_deferred_acceptance_records_the_method(tmp_path: Path) -> No
     assert _read(result)["report"]["method"] == "deferred_acceptance"
 
 
+def test_solve_with_a_work_limit_records_it_and_gives_the_same_bytes_twice(
+    tmp_path: Path,
+) -> None:
+    instance = _generate(tmp_path)
+    outputs = []
+    for name in ("first.json", "second.json"):
+        result = tmp_path / name
+        argv = ["solve", str(instance), "--work-limit", "0.01", "--workers", "2"]
+        assert main([*argv, "-o", str(result)]) == 0
+        outputs.append(_read(result))
+    assert outputs[0]["report"]["limits"] == {"time_s": None, "work": 0.01}
+    for out in outputs:  # only the timings may differ
+        out["report"].pop("time_s")
+        for part in out["report"]["partitions"]:
+            part.pop("time_s", None)
+    assert outputs[0] == outputs[1]
+
+
 def _single_post_instance(tmp_path: Path) -> Path:
     d = {
         "posts": [{"id": "p1", "capacity": 1, "subdivision": "Lyon"}],

@@ -48,9 +48,7 @@ def test_every_step_keeps_a_weakly_stable_matching_never_worse_than_the_start(
     inst = Instance.from_dict(d)
     for problem in inst.problems():
         start = deferred_acceptance(problem, seed)
-        found = more_placed(
-            problem, start, seed=seed, time_limit_s=None, neighbourhood=size, steps=3
-        )
+        found = more_placed(problem, start, seed=seed, neighbourhood=size, steps=3)
         got = assignment(problem, found)
         assert check(inst, got) == []
         assert _key(evaluate(inst, got)) >= _key(evaluate(inst, assignment(problem, start)))
@@ -63,7 +61,7 @@ def test_freeing_the_whole_partition_gives_the_exact_first_two_levels() -> None:
     exact = solve(inst, workers=1)
     assert exact.report["partitions"][0]["proven_optimal"] is True
     start = deferred_acceptance(problem, 0)
-    found = more_placed(problem, start, seed=0, time_limit_s=None, neighbourhood=42, steps=1)
+    found = more_placed(problem, start, seed=0, neighbourhood=42, steps=1)
     got = assignment(problem, found)
     assert check(inst, got) == []
     first_two = evaluate(inst, got).to_dict()
@@ -77,10 +75,7 @@ def test_small_neighbourhoods_improve_step_by_step_and_a_seed_gives_one_result()
     inst = Instance.from_dict(d)
     (problem,) = inst.problems()
     start = deferred_acceptance(problem, 0)
-    runs = [
-        more_placed(problem, start, seed=7, time_limit_s=None, neighbourhood=30, steps=12)
-        for _ in range(2)
-    ]
+    runs = [more_placed(problem, start, seed=7, neighbourhood=30, steps=12) for _ in range(2)]
     assert runs[0] == runs[1]
     got = assignment(problem, runs[0])
     assert check(inst, got) == []

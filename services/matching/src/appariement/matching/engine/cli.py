@@ -55,7 +55,17 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="S",
-        help="seconds per partition (a partition stopped by it may differ between runs)",
+        help="secondes par partition (une partition arrêtée par cette limite peut donner un "
+        "autre résultat à l'exécution suivante)",
+    )
+    p.add_argument(
+        "--work-limit",
+        type=float,
+        default=None,
+        metavar="W",
+        help="travail déterministe par partition (temps déterministe de CP-SAT, environ une "
+        "seconde de recherche par unité) : une partition arrêtée par cette limite donne le "
+        "même résultat à chaque exécution, sur toute machine",
     )
     p.add_argument("--workers", type=int, default=None, metavar="N")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="RESULT.json")
@@ -126,6 +136,7 @@ def _solve(args: argparse.Namespace) -> int:
             inst,
             seed=args.seed,
             time_limit_s=args.time_limit,
+            work_limit=args.work_limit,
             method=args.method,
             workers=args.workers,
             progress=bar.update,

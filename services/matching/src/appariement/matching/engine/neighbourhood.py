@@ -15,12 +15,12 @@ Each step maximises the perfect couples too (second in the objective).
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
 
 import numpy as np
 from ortools.sat.python import cp_model
 
+from appariement.matching.engine.budget import Budget
 from appariement.matching.engine.model import Problem
 from appariement.matching.engine.optimal import (
     build_model,
@@ -32,7 +32,7 @@ from appariement.matching.engine.optimal import (
 
 NEIGHBOURHOOD = 400  # at most this many candidates freed a step, at most half the partition
 SEARCHED_FROM = 200  # candidates: below, the whole time limit goes to the exact search
-STEPS = 100  # steps when no time limit is given (a count keeps the result reproducible)
+STEPS = 100  # steps at most (a count keeps the result reproducible when no limit is given)
 
 
 def more_placed(
@@ -40,7 +40,7 @@ def more_placed(
     holding: list[int],
     *,
     seed: int,
-    time_limit_s: float | None,
+    budget: Budget | None = None,
     neighbourhood: int | None = None,
     steps: int = STEPS,
 ) -> list[int]:
@@ -50,8 +50,8 @@ def more_placed(
     reached from a random post (its applicants, their other posts' applicants, …), fixes
     the others and maximises the number placed, then the perfect couples; a solution better
     on (assigned, perfect couples, hearts, ranks) replaces the current one. Stops after
-    `steps` steps or at `time_limit_s`."""
-    started = time.perf_counter()
+    `steps` steps or where `budget` ends."""
+    budget = budget or Budget()
     if neighbourhood is None:
         neighbourhood = max(1, min(NEIGHBOURHOOD, len(problem.candidates) // 2))
     reduced, keep = pruned(problem)
@@ -77,11 +77,8 @@ def more_placed(
     rng = random.Random(f"{seed}/{problem.partition}/neighbourhood")
 
     for _ in range(steps):
-        remaining = None
-        if time_limit_s is not None:
-            remaining = time_limit_s - (time.perf_counter() - started)
-            if remaining <= 0:
-                break
+        if budget.exhausted():
+            break
         free = np.zeros(n, dtype=bool)
         for c in _around(rng.choice(posts), applicants, pairs_of, reduced, neighbourhood):
             free[pairs_of[c]] = True
@@ -89,9 +86,10 @@ def more_placed(
         model.clear_hints()  # type: ignore[no-untyped-call]
         for k in np.flatnonzero(~free).tolist():
             model.add_hint(x[k], bool(current[k]))
-        solver = new_solver(seed=seed, time_limit_s=remaining)
+        solver = new_solver(seed=seed, budget=budget)
         solver.parameters.fix_variables_to_their_hinted_value = True
         status = solver.solve(model)
+        budget.charge(solver.deterministic_time)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             continue
         found = np.array([float(solver.boolean_value(v)) for v in x])

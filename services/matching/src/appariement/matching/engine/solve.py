@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from itertools import compress
 from operator import mul
 from typing import Any, Literal
 
+from appariement.matching.engine.budget import Budget
 from appariement.matching.engine.checker import check
 from appariement.matching.engine.deferred_acceptance import deferred_acceptance
 from appariement.matching.engine.model import Instance, Problem, paused_gc
@@ -74,10 +76,16 @@ def _key(problem: Problem, holding: list[int]) -> tuple[int, int, int, int]:
 
 
 def solve_partition(
-    problem: Problem, *, seed: int, method: Method, time_limit_s: float | None
+    problem: Problem,
+    *,
+    seed: int,
+    method: Method,
+    time_limit_s: float | None,
+    work_limit: float | None = None,
 ) -> PartitionOutcome:
     """Solve one partition (runs in a worker process; pure)."""
     started = time.perf_counter()
+    budget = Budget(time_limit_s, work_limit, started)  # the warm start counts: wall clock
     holding = deferred_acceptance(problem, seed)
     proven: bool | None = None
     gap: float | None = None
@@ -97,20 +105,16 @@ def solve_partition(
             ):
                 if _key(problem, other) > _key(problem, holding):
                     holding = other
-        if time_limit_s is not None:  # the limit covers the whole partition, warm start included
-            time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - started))
         if len(problem.candidates) >= SEARCHED_FROM:
             # From here the exact search stops at its limit: most of what is left goes to a
             # large-neighbourhood search, which places more (see neighbourhood.py); the
             # exact search keeps the rest, for its bound (with HiGHS as the exact solver, on
             # the 9 partitions of 100+ candidates at 5 s each: 1,879 placed with half of the
             # time, 1,884 with 3/4, 1,886 with all).
-            searched = time.perf_counter()
-            share = None if time_limit_s is None else time_limit_s * SEARCH_SHARE
-            holding = more_placed(problem, holding, seed=seed, time_limit_s=share)
-            if time_limit_s is not None:
-                time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - searched))
-        outcome = solve_exact(problem, seed=seed, warm=holding, time_limit_s=time_limit_s)
+            search = budget.share(SEARCH_SHARE)
+            holding = more_placed(problem, holding, seed=seed, budget=search)
+            budget.charge(search.spent_work)
+        outcome = solve_exact(problem, seed=seed, warm=holding, budget=budget)
         holding, proven, gap = outcome.holding, outcome.proven_optimal, outcome.gap
         open_level, bound = outcome.open_level, outcome.bound
     chosen = [problem.pairs[k] for k in holding if k >= 0]
@@ -139,9 +143,17 @@ def _run_all(
     seed: int,
     method: Method,
     time_limit_s: float | None,
+    work_limit: float | None,
     workers: int,
     progress: Progress | None,
 ) -> dict[str, PartitionOutcome]:
+    run = partial(
+        solve_partition,
+        seed=seed,
+        method=method,
+        time_limit_s=time_limit_s,
+        work_limit=work_limit,
+    )
     order = sorted(problems, key=lambda p: (-len(p.pairs), p.partition))
     outcomes: dict[str, PartitionOutcome] = {}
     total = len(order)
@@ -149,17 +161,12 @@ def _run_all(
         # Deferred acceptance takes well under a second for a national instance: worker
         # processes would cost more (start-up, sending the partitions) than they save.
         for pb in order:
-            outcomes[pb.partition] = solve_partition(
-                pb, seed=seed, method=method, time_limit_s=time_limit_s
-            )
+            outcomes[pb.partition] = run(pb)
             if progress:
                 progress(len(outcomes), total)
         return outcomes
     with ProcessPoolExecutor(max_workers=min(workers, total)) as pool:
-        futures = [
-            pool.submit(solve_partition, pb, seed=seed, method=method, time_limit_s=time_limit_s)
-            for pb in order
-        ]
+        futures = [pool.submit(run, pb) for pb in order]
         for future in as_completed(futures):
             outcome = future.result()
             outcomes[outcome.partition] = outcome
@@ -176,14 +183,16 @@ def solve(
     method: Method = "optimal",
     workers: int | None = None,
     progress: Progress | None = None,
+    work_limit: float | None = None,
 ) -> Result:
     """Match `instance`. `method="optimal"`: among all weakly stable matchings, the most
     assigned, then most perfect couples, most hearts, fewest rank points (DESIGN §4);
     `"deferred_acceptance"`: candidate-proposing, seeded tie-breaking. `time_limit_s` bounds
-    each partition's search, warm start included (the best stable matching found is then
-    returned with `proven_optimal: false`). Same input and seed: same result, except where
-    a time limit stopped a partition's search (where it stops depends on the machine's
-    speed; that partition's report says `proven_optimal: false`)."""
+    each partition's search in seconds, warm start included, `work_limit` in CP-SAT
+    deterministic time (see budget.py); a partition stopped by either returns the best
+    stable matching found, with `proven_optimal: false`. Same input, seed and work limit:
+    same result. A wall-clock limit is the exception: where it stops a search depends on
+    the machine's speed and load, so a partition it stopped may differ between runs."""
     if method not in ("optimal", "deferred_acceptance"):
         raise ValueError(f"unknown method {method!r} (optimal | deferred_acceptance)")
     started = time.perf_counter()
@@ -193,11 +202,14 @@ def solve(
         seed=seed,
         method=method,
         time_limit_s=time_limit_s,
+        work_limit=work_limit,
         workers=workers if workers is not None else (os.cpu_count() or 1),
         progress=progress,
     )
     with paused_gc():  # assembling and checking build many acyclic objects (see paused_gc)
         result = _assemble(instance, problems, outcomes, seed=seed, method=method)
+        # An audit rerun needs the limits too: a work limit gives the same result again.
+        result.report["limits"] = {"time_s": time_limit_s, "work": work_limit}
         result.report["time_s"] = round(time.perf_counter() - started, 4)
         violations = check(instance, result)
     if violations:
