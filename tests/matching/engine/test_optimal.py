@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from appariement.matching.engine import Instance, Objective, check, evaluate, solve
-from appariement.matching.engine.optimal import _time_limited
+from appariement.matching.engine.optimal import _time_limited, _upper_bound, objective_levels
 
 from .helpers import instance
 from .test_deferred_acceptance import TIE
@@ -140,6 +140,24 @@ def test_a_time_limited_level_reports_its_bound_and_a_gap_between_0_and_1() -> N
     assert (out.open_level, out.bound, out.gap) == ("sum_of_ranks", 5, round(3 / 8, 6))
     out = _time_limited(problem, x, 1, ones, float("inf"))
     assert (out.open_level, out.bound, out.gap) == ("perfect_couples", None, None)
+
+
+def test_once_the_number_placed_is_settled_the_bound_counts_only_that_many_candidates() -> None:
+    # a, b, c each have one acceptable wish: 5 hearts at rank 1, 3 hearts at rank 2, 1 heart
+    # at rank 5. Before the first level any of them may stay out: hearts ≤ 9, sum of ranks
+    # ≥ 0. With exactly 2 placed: hearts ≤ 5 + 3 = 8, sum of ranks ≥ 1 + 2 = 3.
+    d = instance(
+        {"p": 1, "q": 1, "r": 1},
+        {"a": {"p": 5}, "b": {"q": 3}, "c": {"r": 1}},
+        {"p": {"a": 1}, "q": {"b": 2}, "r": {"c": 5}},
+    )
+    (problem,) = Instance.from_dict(d).problems()
+    usable = list(range(len(problem.pairs)))
+    _, _, hearts, ranks = objective_levels(problem)
+    assert _upper_bound(problem, usable, hearts, None) == 9
+    assert _upper_bound(problem, usable, ranks, None) == 0
+    assert _upper_bound(problem, usable, hearts, 2) == 8
+    assert _upper_bound(problem, usable, ranks, 2) == -3
 
 
 def test_deferred_acceptance_claims_no_optimality() -> None:

@@ -187,17 +187,15 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
             current[k] = 1.0
 
     usable = [k for k, pair in enumerate(problem.pairs) if problem.capacity[pair.post] > 0]
-    all_assigned = False
+    assigned: int | None = None  # the first level's optimum, once settled
     for level, coefficients in enumerate(objective_levels(problem)):
         objective = linear(x, coefficients)
-        if (
-            coefficients @ current
-            >= _upper_bound(problem, usable, coefficients, all_assigned) - 0.5
-        ):
+        if coefficients @ current >= _upper_bound(problem, usable, coefficients, assigned) - 0.5:
             # The current matching already reaches a bound no matching can pass: optimal
             # for this level without a search (common: every candidate placed, top wishes).
             model.add(objective >= round(float(coefficients @ current)))
-            all_assigned = all_assigned or level == 0
+            if level == 0:
+                assigned = round(float(coefficients @ current))
             continue
         if budget.exhausted():
             return _outcome(problem, current, False, None, level)
@@ -219,14 +217,13 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
         if status != cp_model.OPTIMAL:
             if status not in (cp_model.FEASIBLE, cp_model.UNKNOWN):  # the warm start is a
                 raise RuntimeError(f"CP-SAT: {solver.status_name(status)}")  # solution
-            bound = _upper_bound(problem, usable, coefficients, all_assigned)
+            bound = _upper_bound(problem, usable, coefficients, assigned)
             if status == cp_model.FEASIBLE:  # with no solution found, CP-SAT's bound is 0
                 bound = min(bound, solver.best_objective_bound)
             return _time_limited(problem, current, level, coefficients, bound)
         model.add(objective >= round(float(coefficients @ current)))
-        if level == 0:  # everyone with a usable pair placed: the same holds at every level
-            placeable = len({problem.pairs[k].candidate for k in usable})
-            all_assigned = bool(coefficients @ current >= placeable - 0.5)
+        if level == 0:  # proven: every later matching places exactly this many
+            assigned = round(float(coefficients @ current))
     return _outcome(problem, current, True, 0.0)
 
 
@@ -247,19 +244,21 @@ def _time_limited(
 
 
 def _upper_bound(
-    problem: Problem, usable: list[int], coefficients: np.ndarray, all_assigned: bool
+    problem: Problem, usable: list[int], coefficients: np.ndarray, assigned: int | None
 ) -> float:
-    """Each candidate adds at most its best coefficient (or 0 when it may stay unassigned;
-    once the first level has placed every candidate that has a usable pair, all must stay)."""
+    """Each assigned candidate adds at most its best coefficient. Before the first level is
+    settled any candidate may stay unassigned (adding 0); after it, exactly `assigned` are
+    placed, so the bound is the sum of the `assigned` largest bests (for the ranks level, a
+    sum of ranks of at least that many best ranks, where 0 was all it could say before)."""
     best: dict[int, float] = {}
     for k in usable:
         c = problem.pairs[k].candidate
         value = float(coefficients[k])
         if c not in best or value > best[c]:
             best[c] = value
-    if all_assigned:
-        return sum(best.values())
-    return sum(max(0.0, v) for v in best.values())
+    if assigned is None:
+        return sum(max(0.0, v) for v in best.values())
+    return sum(sorted(best.values(), reverse=True)[:assigned])
 
 
 def _outcome(
