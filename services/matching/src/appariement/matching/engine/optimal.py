@@ -18,7 +18,7 @@ levels (placed, perfect couples) in tenths of a second where HiGHS spent seconds
 separation, and with its LP at linearization level 2 it closes the last two (hearts, ranks)
 as fast as HiGHS did: 20 sampled partitions of 25–49 candidates, all proven, 10.7 s against
 HiGHS's 24.1 s (19 proven); 14 of 50–99 at 5 s each: 5 proven against 2, and a better
-matching on 10 of the 12 neither proved (benchmarks/README.md).
+matching on 8 of the 9 neither proved (benchmarks/README.md).
 """
 
 from __future__ import annotations
