@@ -142,6 +142,18 @@ def test_a_time_limited_level_reports_its_bound_and_a_gap_between_0_and_1() -> N
     assert (out.open_level, out.bound, out.gap) == ("perfect_couples", None, None)
 
 
+def test_a_level_left_no_time_at_all_still_reports_its_trivial_bound() -> None:
+    # a and b want only p (one place), which ties them: one of them is placed. Each has an
+    # acceptable wish, so the trivial bound on "placed" is 2; a limit spent before the first
+    # search still reports it, and the gap (2 - 1) / 2.
+    d = instance({"p": 1}, {"a": {"p": 1}, "b": {"p": 1}}, {"p": {"a": 1, "b": 1}})
+    res = solve(Instance.from_dict(d), time_limit_s=1e-9, workers=1)
+    (part,) = res.report["partitions"]
+    assert part["objective"]["assigned"] == 1
+    assert (part["proven_optimal"], part["open_level"]) == (False, "assigned")
+    assert (part["bound"], part["gap"]) == (2, 0.5)
+
+
 def test_once_the_number_placed_is_settled_the_bound_counts_only_that_many_candidates() -> None:
     # a, b, c each have one acceptable wish: 5 hearts at rank 1, 3 hearts at rank 2, 1 heart
     # at rank 5. Before the first level any of them may stay out: hearts ≤ 9, sum of ranks

@@ -209,8 +209,9 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
             if level == 0:
                 assigned = round(float(coefficients @ current))
             continue
-        if budget.exhausted():
-            return _outcome(problem, current, False, None, level)
+        if budget.exhausted():  # no search left for this level: its trivial bound
+            bound = _upper_bound(problem, usable, coefficients, assigned)
+            return _time_limited(problem, current, level, coefficients, bound)
         model.maximize(objective)
         model.clear_hints()  # type: ignore[no-untyped-call]
         for k in range(n):
