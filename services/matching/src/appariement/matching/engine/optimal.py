@@ -104,15 +104,15 @@ def build_model(problem: Problem) -> tuple[cp_model.CpModel, list[cp_model.IntVa
         by_rank: dict[int, list[int]] = {}
         for k in ks:
             by_rank.setdefault(pairs[k].rank, []).append(k)
-        members: list[cp_model.IntVar] = []
+        ranked: list[cp_model.IntVar] = []  # holders ranked `rank` or better
         previous = None
         for rank in sorted(by_rank):
-            members += [x[k] for k in by_rank[rank]]
+            ranked = ranked + [x[k] for k in by_rank[rank]]
             full[p, rank] = f = m.new_bool_var("")
             if cap == 1:
-                m.add_bool_or(members).only_enforce_if(f)
+                m.add_bool_or(ranked).only_enforce_if(f)
             else:
-                m.add(sum(members) >= cap).only_enforce_if(f)
+                m.add(sum(ranked) >= cap).only_enforce_if(f)
             if previous is not None:
                 m.add_implication(previous, f)
                 # A holder ranked `rank` takes a place: p is not full with better-ranked ones.
