@@ -11,7 +11,7 @@ ranks r or better), F[p, r] ⇒ F[p, r'] for r' > r, and x_ep ⇒ ¬F[p, r] for 
 holder ranked worse takes a place): the "cut-off" model of DESIGN.md §4. The last clauses
 follow from the capacity row, but stated as binary clauses they let CP-SAT's clause
 learning and LP use them directly: on the 42 partitions of 50–99 candidates of the national
-benchmark, 5 s each, 150–153 s and 20–21 proven against 166–168 s and 16–18 without; on the
+benchmark, 5 s each, 150–156 s and 19–21 proven against 166–169 s and 16–18 without; on the
 92 of 25–49, all proven in 58.7 s against 89 in 65.6 s.
 The four objectives are optimised one after the other, each optimum then fixed by a
 constraint (integers: fixing is exact); each level starts from the previous level's solution
