@@ -6,10 +6,8 @@ work limit counts CP-SAT's deterministic time instead (its unit is meant to be a
 second of search; on the 2-core development machine one unit took 1.7–2.5 s): a run
 stopped by it gives the same matching on any machine with the same OR-Tools release, which
 is what an audit rerun needs. Both may be set; the first one reached stops the search.
-Work counts CP-SAT's search only, not loading models nor the Python around them, so the
-neighbourhood search charges each of its short steps at least STEP_WORK: on the national
-benchmark (2.5 units a partition) the 959-candidate partition took 37–43 s without that
-charge (34 s in the neighbourhood search) and 14.5 s with it.
+Work counts what CP-SAT counts, which is little for the neighbourhood search of large
+partitions: that search is charged a multiple of it (neighbourhood.WORK_SCALE).
 """
 
 from __future__ import annotations

@@ -1,26 +1,31 @@
 """Large-neighbourhood search: more candidates placed on partitions too big for the exact search.
 
 On the 959-candidate partition of the national benchmark the exact search of the whole
-model finds nothing better than the warm start (862 placed) in seconds. Freeing the pairs of
-a few hundred candidates around a random post, every other pair fixed at its current value,
-leaves a sub-problem CP-SAT solves in under a second. Its solutions are weakly stable in the
-whole partition (the fixed pairs stay in every stability clause), so keeping each better one
-is safe: 880 placed and 26 perfect couples after 5 s with 400 candidates freed a step (250:
-872; 150: 865). On the 8 partitions of 100–200 candidates, which all stop at 5 s, the exact
-search alone places a little more (1,009 against 1,004 with the search taking three
-quarters of the time), hence the threshold.
-Each step maximises the perfect couples too (second in the objective).
+model finds nothing better than the warm start (862 placed) in seconds. CP-SAT's own
+large-neighbourhood search does: it presolves the model once, then repeatedly frees part
+of the current matching (random or neighbouring variables and constraints) and solves the
+rest fixed, in C++. Every solution it keeps is a solution of the whole model, hence weakly
+stable. Its subsolvers run interleaved on one thread, so the search is deterministic under
+a work limit, and uses one core like every partition.
+
+Measured on that partition from the same warm start, 5 s of search alone: 898–900 placed,
+where our earlier Python loop over neighbourhoods (each step presolving the whole model
+again, ~0.75 s a step) reached 869–877, and 892 in 30 s; within `solve_partition` (warm
+start, then three quarters of the rest here and a quarter in the exact search), 887 at 5 s
+and 903 at 10 s. Probing and repeated presolve passes are off: with them the presolve alone
+took 7 s. From 100 candidates on, the search placed as many as the exact search alone on
+the 8 partitions of 100–199 measured one at a time, but in the national run it took the
+time two of them (Urologie) needed to prove "placed": they stopped on that level with 120
+and 121 placed, where the exact search alone proves it and goes on. The threshold stays at
+200.
 """
 
 from __future__ import annotations
 
-import random
-from collections import deque
-
 import numpy as np
 from ortools.sat.python import cp_model
 
-from appariement.matching.engine.budget import Budget
+from appariement.matching.engine.budget import MIN_LIMIT, Budget
 from appariement.matching.engine.model import Problem
 from appariement.matching.engine.optimal import (
     build_model,
@@ -30,35 +35,22 @@ from appariement.matching.engine.optimal import (
     pruned,
 )
 
-NEIGHBOURHOOD = 400  # at most this many candidates freed a step, at most half the partition
 SEARCHED_FROM = 200  # candidates: below, the whole time limit goes to the exact search
-STEPS = 100  # steps at most (a count keeps the result reproducible when no limit is given)
-# Work charged at least per step: CP-SAT's deterministic time leaves out loading the model
-# and the Python around it, which dominate these short steps (959-candidate partition: a
-# step took ~0.75 s of wall clock for 0.03–0.045 units), so a work limit would let the
-# search run ~20 times longer than it says.
-STEP_WORK = 0.1
+# CP-SAT counts little deterministic time for its neighbourhood solves: 0.37–0.97 units in
+# 5 s here, where its exact search counts one unit per 1.7–2.5 s. The search is charged, and
+# limited, WORK_SCALE times what CP-SAT counts, so that a work limit means about as much
+# wall-clock time in both.
+WORK_SCALE = 6.0
+UNLIMITED_WORK = 5.0  # the search only ends at a limit: with none given, this much work
 
 
 def more_placed(
-    problem: Problem,
-    holding: list[int],
-    *,
-    seed: int,
-    budget: Budget | None = None,
-    neighbourhood: int | None = None,
-    steps: int = STEPS,
+    problem: Problem, holding: list[int], *, seed: int, budget: Budget | None = None
 ) -> list[int]:
     """A weakly stable matching at least as good as `holding` (pair index per candidate, -1
-    when unassigned) on the four levels, improved step by step: each step frees the pairs
-    of `neighbourhood` candidates (default: half the partition, at most NEIGHBOURHOOD)
-    reached from a random post (its applicants, their other posts' applicants, …), fixes
-    the others and maximises the number placed, then the perfect couples; a solution better
-    on (assigned, perfect couples, hearts, ranks) replaces the current one. Stops after
-    `steps` steps or where `budget` ends."""
+    when unassigned) on the four levels, searched for most placed, then most perfect couples
+    (one objective) until `budget` ends (UNLIMITED_WORK units when it has no limit)."""
     budget = budget or Budget()
-    if neighbourhood is None:
-        neighbourhood = max(1, min(NEIGHBOURHOOD, len(problem.candidates) // 2))
     reduced, keep = pruned(problem)
     n = len(reduced.pairs)
     if n == 0:
@@ -73,30 +65,24 @@ def more_placed(
     model, x = build_model(reduced)
     # Most placed, then most perfect couples, in one objective (perfect couples ≤ candidates).
     model.maximize(linear(x, levels[0] * (len(reduced.candidates) + 1) + levels[1]))
-    pairs_of: dict[int, list[int]] = {}
-    applicants: dict[int, list[int]] = {}
-    for k, pair in enumerate(reduced.pairs):
-        pairs_of.setdefault(pair.candidate, []).append(k)
-        applicants.setdefault(pair.post, []).append(pair.candidate)
-    posts = sorted(applicants)
-    rng = random.Random(f"{seed}/{problem.partition}/neighbourhood")
-
-    for _ in range(steps):
-        if budget.exhausted():
-            break
-        free = np.zeros(n, dtype=bool)
-        for c in _around(rng.choice(posts), applicants, pairs_of, reduced, neighbourhood):
-            free[pairs_of[c]] = True
-        # Every pair outside the neighbourhood is hinted at its current value and fixed there.
-        model.clear_hints()  # type: ignore[no-untyped-call]
-        for k in np.flatnonzero(~free).tolist():
-            model.add_hint(x[k], bool(current[k]))
-        solver = new_solver(seed=seed, budget=budget)
-        solver.parameters.fix_variables_to_their_hinted_value = True
-        status = solver.solve(model)
-        budget.charge(max(solver.deterministic_time, STEP_WORK))
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            continue
+    for k in range(n):
+        model.add_hint(x[k], bool(current[k]))
+    solver = new_solver(seed=seed, budget=budget)
+    params = solver.parameters
+    params.num_workers = 2  # two subsolvers, interleaved one task at a time on one thread
+    params.interleave_search = True
+    params.interleave_batch_size = 1
+    params.use_lns_only = True
+    params.cp_model_probing_level = 0
+    params.max_presolve_iterations = 1
+    work = budget.remaining_work()
+    if work is None and budget.seconds is None:
+        work = UNLIMITED_WORK
+    if work is not None:
+        params.max_deterministic_time = max(work / WORK_SCALE, MIN_LIMIT)
+    status = solver.solve(model)
+    budget.charge(solver.deterministic_time * WORK_SCALE)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         found = np.array([float(solver.boolean_value(v)) for v in x])
         if tuple(levels @ found) > tuple(levels @ current):
             current = found
@@ -104,29 +90,3 @@ def more_placed(
     for j in np.flatnonzero(current > 0.5).tolist():
         best[reduced.pairs[j].candidate] = keep[j]
     return best
-
-
-def _around(
-    post: int,
-    applicants: dict[int, list[int]],
-    pairs_of: dict[int, list[int]],
-    problem: Problem,
-    size: int,
-) -> list[int]:
-    """Up to `size` candidates reached from `post` breadth first: its applicants, then the
-    applicants of their other posts, and so on."""
-    chosen: dict[int, None] = {}
-    queue, seen = deque([post]), {post}
-    while queue and len(chosen) < size:
-        for c in applicants[queue.popleft()]:
-            if c in chosen:
-                continue
-            chosen[c] = None
-            if len(chosen) == size:
-                break
-            for k in pairs_of[c]:
-                other = problem.pairs[k].post
-                if other not in seen:
-                    seen.add(other)
-                    queue.append(other)
-    return list(chosen)

@@ -108,9 +108,9 @@ def solve_partition(
         if len(problem.candidates) >= SEARCHED_FROM:
             # From here the exact search stops at its limit: most of what is left goes to a
             # large-neighbourhood search, which places more (see neighbourhood.py); the
-            # exact search keeps the rest, for its bound (with HiGHS as the exact solver, on
-            # the 9 partitions of 100+ candidates at 5 s each: 1,879 placed with half of the
-            # time, 1,884 with 3/4, 1,886 with all).
+            # exact search keeps the rest, for its bound and the later levels (959
+            # candidates, 5 s: 876 placed with 3/4 of the time for our earlier search, 877
+            # with all, over the limit).
             search = budget.share(SEARCH_SHARE)
             holding = more_placed(problem, holding, seed=seed, budget=search)
             budget.charge(search.spent_work)
