@@ -61,6 +61,14 @@ def _base() -> dict[str, Any]:
         ),
         (lambda d: d["posts"][0].update(capacity="2"), "posts[0]: capacity must be an integer"),
         (lambda d: d["wishes"][0].update(hearts=True), "wishes[0]: hearts must be an integer"),
+        (
+            lambda d: d["wishes"][0].update(candidate=1),
+            "wishes[0]: candidate must be a non-empty string, got 1",
+        ),
+        (
+            lambda d: d["rankings"][1].update(post=["p1"]),  # unhashable: no lookup finds it
+            "rankings[1]: post must be a non-empty string, got ['p1']",
+        ),
         (lambda d: d["posts"].append({"id": "p1", "capacity": 1}), "posts[2]: duplicate post id"),
         (lambda d: d["candidates"].append({"id": "d2"}), "candidates[2]: duplicate candidate id"),
         (lambda d: d["candidates"][1].pop("id"), "candidates[1]: missing field 'id'"),

@@ -174,13 +174,13 @@ def _plain_pairs(
         values = [e[value_key] for e in entries]
     except KeyError:
         return None
-    if not (_only(cids, str) and _only(pids, str) and _only(values, int)):
+    if not _only(values, int):
         return None
-    try:
+    try:  # the codes' keys are the (checked) ids: only a string can be found among them
         ccodes = list(map(candidate_code.__getitem__, cids))
         pcodes = list(map(post_code.__getitem__, pids))
-    except KeyError:
-        return None  # an unknown id
+    except (KeyError, TypeError):
+        return None  # an unknown id, or not a string (unhashable: TypeError)
     if values and (min(values) < 0 or max(values) > MAX_VALUE):
         return None
     keys = _pair_keys(ccodes, pcodes, len(post_code))
@@ -302,7 +302,10 @@ def _sorted_pairs(pairs: _PairColumns, n_posts: int) -> _SortedPairs:
     """`pairs` sorted by key, vectorised: sorting and gathering 50,000 entries one Python
     object at a time took a sixth of a strict run."""
     key = np.fromiter(pairs.key, dtype=np.int64, count=len(pairs.key))
-    order = np.argsort(key)  # unique keys: any sort gives this order
+    # Unique keys: any sort gives this order. Timsort ("stable") runs through the sorted
+    # stretches that real inputs hold (a candidate's wishes together): 0.6 ms instead of
+    # 2.2 ms for 50,000 wishes, and at most a fifth slower on keys in random order.
+    order = np.argsort(key, kind="stable")
     key = key[order]
     candidate, post = np.divmod(key, max(n_posts, 1))
     value = np.fromiter(pairs.value, dtype=np.int64, count=len(pairs.value))
@@ -518,11 +521,13 @@ class Instance:
             )
         # One piece per (entry, field), indexed by code; each entry opens with a comma,
         # dropped from the first one. Integers as `json` writes them (int.__repr__).
-        wish_head = [b',{"candidate":' + utf8(c) + b',"hearts":' for c in ix.candidates]
-        wish_tail = [b',"post":' + utf8(p) + b"}" for p in ix.posts]
+        candidate_ids = list(map(utf8, ix.candidates))
+        post_ids = list(map(utf8, ix.posts))
+        wish_head = [b',{"candidate":' + c + b',"hearts":' for c in candidate_ids]
+        wish_tail = [b',"post":' + p + b"}" for p in post_ids]
         hearts = {v: int.__repr__(v).encode() for v in set(ix.wish_hearts)}
-        rank_head = [b',{"candidate":' + utf8(c) + b',"post":' for c in ix.candidates]
-        rank_post = [utf8(p) + b',"rank":' for p in ix.posts]
+        rank_head = [b',{"candidate":' + c + b',"post":' for c in candidate_ids]
+        rank_post = [p + b',"rank":' for p in post_ids]
         rank_tail = {v: int.__repr__(v).encode() + b"}" for v in set(ix.rank_value)}
         head = f'{{"candidates":[{",".join(candidates)}],"posts":[{",".join(posts)}],'
         yield head.encode("utf-8") + b'"rankings":['
