@@ -30,6 +30,16 @@ def test_a_share_takes_a_fraction_of_what_remains_of_each_limit() -> None:
     assert Budget(seconds=0.0).exhausted()
 
 
+def test_less_leaves_out_what_was_kept_back_until_only_twice_that_remains() -> None:
+    budget = Budget(seconds=None, work=4.0)
+    kept = budget.share(0.25)  # 1 unit kept back for the later levels
+    level = budget.less(kept)
+    assert (level.seconds, level.work) == (None, pytest.approx(3.0))
+    budget.charge(2.5)  # 1.5 units left: no more than twice what is kept
+    assert budget.less(kept) is budget  # the level may use all of it
+    assert Budget().less(Budget().share(0.5)).remaining_work() is None  # no limit: none
+
+
 @pytest.mark.parametrize("searched_from", [200, 50])  # 50: the neighbourhood search runs too
 def test_a_work_limit_gives_the_same_matching_on_every_run_even_where_it_stops_the_search(
     monkeypatch: pytest.MonkeyPatch, searched_from: int

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
+import pytest
+from ortools.sat.python import cp_model
 
-from appariement.matching.engine import Instance, Objective, check, evaluate, solve
+from appariement.matching.engine import Instance, Objective, check, evaluate, optimal, solve
+from appariement.matching.engine.budget import Budget
+from appariement.matching.engine.deferred_acceptance import deferred_acceptance
+from appariement.matching.engine.generator import generate
 from appariement.matching.engine.optimal import _time_limited, _upper_bound, objective_levels
 
 from .helpers import instance
@@ -170,6 +176,47 @@ def test_once_the_number_placed_is_settled_the_bound_counts_only_that_many_candi
     assert _upper_bound(problem, usable, ranks, None) == 0
     assert _upper_bound(problem, usable, hearts, 2) == 8
     assert _upper_bound(problem, usable, ranks, 2) == -3
+
+
+def test_when_placed_stops_at_its_limit_the_later_levels_still_improve_the_matching(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 100 candidates under a work limit (deterministic): the search for "placed" stops
+    # short of its bound. What it found is held, and the share of the budget kept back
+    # lets "perfect couples" improve on it instead of returning it as it came.
+    (problem,) = Instance.from_dict(
+        generate(candidates=100, posts=85, partitions=1, seed=5)
+    ).problems()
+    pairs: list[list[cp_model.IntVar]] = []
+    first: list[tuple[Any, list[bool]]] = []  # the first search: status, its matching
+
+    def build_model(p: Any) -> Any:
+        model, x = real_build(p)
+        pairs.append(x)
+        return model, x
+
+    def solve(self: cp_model.CpSolver, model: cp_model.CpModel) -> Any:
+        status = real_solve(self, model)
+        if not first:
+            first.append((status, [self.boolean_value(v) for v in pairs[-1]]))
+        return status
+
+    real_build, real_solve = optimal.build_model, cp_model.CpSolver.solve
+    monkeypatch.setattr(optimal, "build_model", build_model)
+    monkeypatch.setattr(cp_model.CpSolver, "solve", solve)
+    warm = deferred_acceptance(problem, 0)
+    out = optimal.solve_exact(problem, seed=0, warm=warm, budget=Budget(work=2.5))
+
+    reduced, _ = optimal.pruned(problem)
+    status, chosen = first[0]
+    stopped = [pair for pair, on in zip(reduced.pairs, chosen, strict=True) if on]
+    final = [problem.pairs[k] for k in out.holding if k >= 0]
+    assert status == cp_model.FEASIBLE  # stopped at the limit with a matching
+    assert (out.proven_optimal, out.open_level) == (False, "assigned")
+    assert out.bound is not None
+    assert out.bound > len(final)
+    assert len(final) >= len(stopped)  # "placed" held
+    assert sum(p.perfect for p in final) > sum(p.perfect for p in stopped)
 
 
 def test_deferred_acceptance_claims_no_optimality() -> None:

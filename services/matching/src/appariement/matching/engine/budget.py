@@ -46,6 +46,19 @@ class Budget:
             None if work is None else max(0.0, work) * fraction,
         )
 
+    def less(self, kept: Budget) -> Budget:
+        """What remains of this budget, from now, minus what `kept` holds (set aside by
+        `share` earlier); this whole budget when it has no more left than twice that."""
+        seconds, work = self._remaining()
+        if (seconds is not None and kept.seconds is not None and seconds <= 2 * kept.seconds) or (
+            work is not None and kept.work is not None and work <= 2 * kept.work
+        ):
+            return self
+        return Budget(
+            None if seconds is None or kept.seconds is None else seconds - kept.seconds,
+            None if work is None or kept.work is None else work - kept.work,
+        )
+
     def limit(self, solver: cp_model.CpSolver) -> None:
         """Stop `solver` where this budget ends."""
         seconds, work = self._remaining()
