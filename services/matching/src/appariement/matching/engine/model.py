@@ -12,11 +12,11 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property, partial
 from itertools import chain, compress, repeat
 from json.encoder import encode_basestring
-from operator import add, and_, eq, itemgetter, mul
+from operator import add, eq, itemgetter, mul
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -287,6 +287,27 @@ class SortedView(NamedTuple):
     rank_value: list[int]
     best_hearts: list[int]  # by candidate code: most hearts given to any wish (-1: none)
     best_rank: list[int]  # by post code: best rank ≥ 1 given to anyone (0: none)
+    arrays: WishArrays  # the wish columns and the bests again, for vectorised consumers
+
+
+@dataclass(frozen=True, eq=False)
+class WishArrays:
+    """`SortedView`'s wish columns and best values as numpy arrays (int64). Equal when
+    every array holds the same values, so that two views compare as their lists do."""
+
+    candidate: npt.NDArray[np.int64]
+    post: npt.NDArray[np.int64]
+    hearts: npt.NDArray[np.int64]
+    rank: npt.NDArray[np.int64]
+    best_hearts: npt.NDArray[np.int64]  # by candidate code
+    best_rank: npt.NDArray[np.int64]  # by post code
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WishArrays):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
+        )
 
 
 class _SortedPairs(NamedTuple):
@@ -581,6 +602,9 @@ class Instance:
             rank_value.tolist(),
             best_hearts.tolist(),
             best_rank.tolist(),
+            WishArrays(
+                wishes.candidate, wishes.post, wishes.value, wish_rank, best_hearts, best_rank
+            ),
         )
 
     def _derive_columns(self) -> _Columns:
@@ -635,27 +659,22 @@ class Instance:
             members.append(code)
         names = sorted(candidates_of.keys() | posts_of.keys())
 
-        # Acceptable pairs (hearts ≥ 1 and rank ≥ 1: values are validated ≥ 0, so their
-        # product is ≥ 1), in (candidate, post) order, which each partition's share keeps.
-        acceptable = list(
-            compress(range(len(ix.wish_hearts)), map(mul, ix.wish_hearts, ix.wish_rank))
-        )
-        cands = list(map(ix.wish_candidate.__getitem__, acceptable))
-        posts = list(map(ix.wish_post.__getitem__, acceptable))
-        hearts = list(map(ix.wish_hearts.__getitem__, acceptable))
-        ranks = list(map(ix.wish_rank.__getitem__, acceptable))
-        perfect = map(
-            and_,
-            map(eq, hearts, map(ix.best_hearts.__getitem__, cands)),
-            map(eq, ranks, map(ix.best_rank.__getitem__, posts)),
-        )
+        # Acceptable pairs (hearts ≥ 1 and rank ≥ 1), in (candidate, post) order, which each
+        # partition's share keeps; vectorised (8.8 ms in Python for 50,000 wishes, 2.5 here).
+        w = ix.arrays
+        acceptable = np.flatnonzero((w.hearts > 0) & (w.rank > 0))
+        codes, post_codes = w.candidate[acceptable], w.post[acceptable]
+        hearts_of, ranks_of = w.hearts[acceptable], w.rank[acceptable]
+        perfect = (hearts_of == w.best_hearts[codes]) & (ranks_of == w.best_rank[post_codes])
+        cands, posts = codes.tolist(), post_codes.tolist()
+        hearts, ranks = hearts_of.tolist(), ranks_of.tolist()
         one = len(names) == 1
         rows = zip(
             cands if one else map(local_candidate.__getitem__, cands),
             posts if one else map(local_post.__getitem__, posts),
             hearts,
             ranks,
-            perfect,
+            perfect.tolist(),
             strict=True,
         )
         all_pairs: list[Pair] = list(map(_new_pair, rows))
