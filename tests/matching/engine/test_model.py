@@ -8,6 +8,7 @@ import json
 from enum import IntEnum
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -145,6 +146,8 @@ def test_partitions_are_split_sorted_and_carry_warnings() -> None:
 
 # Ids that JSON must escape (quotes, backslashes, control characters, non-ASCII, surrogate
 # pairs); posts and candidates share them to exercise the (candidate, post) order.
+# Hearts and ranks: mostly small, like real ones, sometimes up to the largest allowed.
+VALUES = st.integers(0, 12) | st.integers(0, 1_000_000)
 IDS = st.text(
     alphabet=st.sampled_from(["a", "b", "é", '"', "\\", "\n", "\x01", "😀", "/", " "]),
     min_size=1,
@@ -172,12 +175,8 @@ def _plain(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "posts": [entry("p", p) | {"capacity": draw(st.integers(0, 3))} for p in posts],
         "candidates": [entry("c", c) for c in cands],
-        "wishes": [
-            {"candidate": c, "post": p, "hearts": draw(st.integers(0, 12))} for c, p in wishes
-        ],
-        "rankings": [
-            {"candidate": c, "post": p, "rank": draw(st.integers(0, 12))} for c, p in rankings
-        ],
+        "wishes": [{"candidate": c, "post": p, "hearts": draw(VALUES)} for c, p in wishes],
+        "rankings": [{"candidate": c, "post": p, "rank": draw(VALUES)} for c, p in rankings],
     }
 
 
@@ -244,10 +243,10 @@ def test_subclasses_of_json_types_are_still_accepted_entry_by_entry() -> None:
 def test_canonical_rows_are_the_same_whatever_the_chunk_size() -> None:
     from appariement.matching.engine.model import _joined_rows
 
-    pieces = ([b",a", b",bb", b",c"], {0: b"0", 7: b"7"})
-    codes = ([2, 0, 1, 1, 0], [7, 0, 0, 7, 7])
+    pieces = ([b",a", b",bb", b",c"], [b"0", b"7"])
+    codes = (np.array([2, 0, 1, 1, 0]), np.array([1, 0, 0, 1, 1]))
     whole = b"".join(_joined_rows(*zip(pieces, codes, strict=True), chunk=100))
     assert whole == b"c7,a0,bb0,bb7,a7"
     for chunk in (1, 2, 3, 4, 5):
         assert b"".join(_joined_rows(*zip(pieces, codes, strict=True), chunk=chunk)) == whole
-    assert b"".join(_joined_rows(([b",a"], []))) == b""
+    assert b"".join(_joined_rows(([b",a"], np.array([], dtype=np.int64)))) == b""

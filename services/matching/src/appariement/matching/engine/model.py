@@ -251,19 +251,39 @@ def _plain_instance(
 
 
 def _joined_rows(
-    *columns: tuple[Sequence[bytes] | Mapping[int, bytes], list[int]], chunk: int = 4096
+    *columns: tuple[Sequence[bytes], npt.NDArray[np.int64]], chunk: int = 4096
 ) -> Iterator[bytes]:
     """Row i is the concatenation of pieces[codes[i]] over the columns; the rows joined, in
     chunks of `chunk` rows (a few hundred KB: reused memory, where one 5 MB string would be
     fresh pages), without the first row's first byte (each row opens with a comma). The
-    pieces are interleaved by slice assignment (no tuple per row)."""
+    pieces are gathered and interleaved by numpy (object arrays): 3.2 ms for 50,000 wishes
+    where a Python map over lists took 5.2."""
     width, size = len(columns), len(columns[0][1])
+    gathered = [(np.array(pieces, dtype=object), codes) for pieces, codes in columns]
     for start in range(0, size, chunk):
-        rows: list[bytes] = [b""] * (width * min(chunk, size - start))
-        for i, (pieces, codes) in enumerate(columns):
-            rows[i::width] = map(pieces.__getitem__, codes[start : start + chunk])
-        joined = b"".join(rows)
+        stop = min(start + chunk, size)
+        rows = np.empty(width * (stop - start), dtype=object)
+        for i, (pieces, codes) in enumerate(gathered):
+            rows[i::width] = pieces[codes[start:stop]]
+        joined = b"".join(rows.tolist())
         yield joined[1:] if start == 0 else joined
+
+
+DIRECT_PIECES = 4_096  # largest value whose piece is found by indexing
+
+
+def _value_pieces(
+    values: npt.NDArray[np.int64], suffix: bytes
+) -> tuple[list[bytes], npt.NDArray[np.int64]]:
+    """The values written as `json` writes them, then `suffix`, and the index of each
+    value's piece (codes for `_joined_rows`). Small values (hearts, ranks of a few hundred
+    applicants) index their piece directly; large ones go through their distinct values,
+    which costs a sort."""
+    top = int(values.max()) if len(values) else 0
+    if top <= DIRECT_PIECES:
+        return [int.__repr__(v).encode() + suffix for v in range(top + 1)], values
+    distinct, code = np.unique(values, return_inverse=True)
+    return [int.__repr__(v).encode() + suffix for v in distinct.tolist()], code
 
 
 class SortedView(NamedTuple):
@@ -287,23 +307,26 @@ class SortedView(NamedTuple):
     rank_value: list[int]
     best_hearts: list[int]  # by candidate code: most hearts given to any wish (-1: none)
     best_rank: list[int]  # by post code: best rank ≥ 1 given to anyone (0: none)
-    arrays: WishArrays  # the wish columns and the bests again, for vectorised consumers
+    arrays: ViewArrays  # the same columns as numpy arrays, for vectorised consumers
 
 
 @dataclass(frozen=True, eq=False)
-class WishArrays:
-    """`SortedView`'s wish columns and best values as numpy arrays (int64). Equal when
-    every array holds the same values, so that two views compare as their lists do."""
+class ViewArrays:
+    """`SortedView`'s integer columns as numpy arrays (int64). Equal when every array holds
+    the same values, so that two views compare as their lists do."""
 
-    candidate: npt.NDArray[np.int64]
+    candidate: npt.NDArray[np.int64]  # wishes sorted by (candidate, post)
     post: npt.NDArray[np.int64]
     hearts: npt.NDArray[np.int64]
     rank: npt.NDArray[np.int64]
+    rank_candidate: npt.NDArray[np.int64]  # rankings sorted by (post, candidate)
+    rank_post: npt.NDArray[np.int64]
+    rank_value: npt.NDArray[np.int64]
     best_hearts: npt.NDArray[np.int64]  # by candidate code
     best_rank: npt.NDArray[np.int64]  # by post code
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, WishArrays):
+        if not isinstance(other, ViewArrays):
             return NotImplemented
         return all(
             np.array_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
@@ -540,24 +563,26 @@ class Instance:
                 f'{{"capacity":{int.__repr__(p.capacity)},"id":{enc(p.id)}{part},'
                 f'"subdivision":{enc(p.subdivision)}}}'
             )
-        # One piece per (entry, field), indexed by code; each entry opens with a comma,
-        # dropped from the first one. Integers as `json` writes them (int.__repr__).
+        # One piece per (entry, field), indexed by code (integers: by their rank among the
+        # values used); each entry opens with a comma, dropped from the first one. Integers
+        # as `json` writes them (int.__repr__).
+        a = ix.arrays
         candidate_ids = list(map(utf8, ix.candidates))
         post_ids = list(map(utf8, ix.posts))
         wish_head = [b',{"candidate":' + c + b',"hearts":' for c in candidate_ids]
         wish_tail = [b',"post":' + p + b"}" for p in post_ids]
-        hearts = {v: int.__repr__(v).encode() for v in set(ix.wish_hearts)}
+        hearts, hearts_code = _value_pieces(a.hearts, b"")
         rank_head = [b',{"candidate":' + c + b',"post":' for c in candidate_ids]
         rank_post = [p + b',"rank":' for p in post_ids]
-        rank_tail = {v: int.__repr__(v).encode() + b"}" for v in set(ix.rank_value)}
+        rank_tail, rank_code = _value_pieces(a.rank_value, b"}")
         head = f'{{"candidates":[{",".join(candidates)}],"posts":[{",".join(posts)}],'
         yield head.encode("utf-8") + b'"rankings":['
         yield from _joined_rows(
-            (rank_head, ix.rank_candidate), (rank_post, ix.rank_post), (rank_tail, ix.rank_value)
+            (rank_head, a.rank_candidate), (rank_post, a.rank_post), (rank_tail, rank_code)
         )
         yield b'],"wishes":['
         yield from _joined_rows(
-            (wish_head, ix.wish_candidate), (hearts, ix.wish_hearts), (wish_tail, ix.wish_post)
+            (wish_head, a.candidate), (hearts, hearts_code), (wish_tail, a.post)
         )
         yield b"]}"
 
@@ -602,8 +627,16 @@ class Instance:
             rank_value.tolist(),
             best_hearts.tolist(),
             best_rank.tolist(),
-            WishArrays(
-                wishes.candidate, wishes.post, wishes.value, wish_rank, best_hearts, best_rank
+            ViewArrays(
+                wishes.candidate,
+                wishes.post,
+                wishes.value,
+                wish_rank,
+                rank_candidate,
+                rank_post,
+                rank_value,
+                best_hearts,
+                best_rank,
             ),
         )
 
