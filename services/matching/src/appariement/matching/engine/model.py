@@ -566,9 +566,9 @@ class Instance:
                 f'{{"capacity":{int.__repr__(p.capacity)},"id":{enc(p.id)}{part},'
                 f'"subdivision":{enc(p.subdivision)}}}'
             )
-        # One piece per (entry, field), indexed by code (integers: by their rank among the
-        # values used); each entry opens with a comma, dropped from the first one. Integers
-        # as `json` writes them (int.__repr__).
+        # One piece per (entry, field), indexed by code (hearts and ranks: see _value_pieces);
+        # each entry opens with a comma, dropped from the first one. Integers as `json`
+        # writes them (int.__repr__).
         a = ix.arrays
         candidate_ids = list(map(utf8, ix.candidates))
         post_ids = list(map(utf8, ix.posts))
