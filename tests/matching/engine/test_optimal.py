@@ -190,20 +190,20 @@ def test_when_placed_stops_at_its_limit_the_later_levels_still_improve_the_match
     pairs: list[list[cp_model.IntVar]] = []
     first: list[tuple[Any, list[bool]]] = []  # the first search: status, its matching
 
-    def build_model(p: Any) -> Any:
+    def recording_build(p: Any) -> Any:
         model, x = real_build(p)
         pairs.append(x)
         return model, x
 
-    def solve(self: cp_model.CpSolver, model: cp_model.CpModel) -> Any:
+    def recording_solve(self: cp_model.CpSolver, model: cp_model.CpModel) -> Any:
         status = real_solve(self, model)
         if not first:
             first.append((status, [self.boolean_value(v) for v in pairs[-1]]))
         return status
 
     real_build, real_solve = optimal.build_model, cp_model.CpSolver.solve
-    monkeypatch.setattr(optimal, "build_model", build_model)
-    monkeypatch.setattr(cp_model.CpSolver, "solve", solve)
+    monkeypatch.setattr(optimal, "build_model", recording_build)
+    monkeypatch.setattr(cp_model.CpSolver, "solve", recording_solve)
     warm = deferred_acceptance(problem, 0)
     out = optimal.solve_exact(problem, seed=0, warm=warm, budget=Budget(work=2.5))
 
