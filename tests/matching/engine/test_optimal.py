@@ -13,7 +13,13 @@ from appariement.matching.engine import Instance, Objective, check, evaluate, op
 from appariement.matching.engine.budget import Budget
 from appariement.matching.engine.deferred_acceptance import deferred_acceptance
 from appariement.matching.engine.generator import generate
-from appariement.matching.engine.optimal import _time_limited, _upper_bound, objective_levels
+from appariement.matching.engine.optimal import (
+    _open_level,
+    _searches,
+    _time_limited,
+    _upper_bound,
+    objective_levels,
+)
 
 from .helpers import instance
 from .test_deferred_acceptance import TIE
@@ -64,6 +70,67 @@ def test_hearts_then_ranks_decide_when_no_couple_is_perfect() -> None:
     )
     for seed in range(5):
         assert _solve(ranks, seed) == ({"a": "p", "b": "q"}, Objective(2, 0, 4, 2))
+
+
+# p ranks a 1 and b `far`; q ranks b 1 and a `far`. a gives p 1 heart and q 2; b gives p 2
+# and q 1. Both full matchings are stable (in each, whoever would move is outranked by the
+# holder) and neither has a perfect couple; a:q,b:p has 4 hearts and a sum of ranks 2·far,
+# a:p,b:q 2 hearts and ranks 2. One heart more comes first, whatever the ranks cost.
+def _hearts_or_ranks(far: int) -> dict[str, Any]:
+    return instance(
+        {"p": 1, "q": 1},
+        {"a": {"p": 1, "q": 2}, "b": {"p": 2, "q": 1}},
+        {"p": {"a": 1, "b": far}, "q": {"a": far, "b": 1}},
+    )
+
+
+def test_one_heart_more_outweighs_any_sum_of_ranks() -> None:
+    # Hearts and ranks are searched as one weighted objective: with a weight of 7 or less
+    # per heart (far = 9) the matching with 2 hearts and ranks 2 would score higher (8: as high).
+    for seed in range(5):
+        assert _solve(_hearts_or_ranks(9), seed) == ({"a": "q", "b": "p"}, Objective(2, 0, 4, 18))
+
+
+def test_hearts_and_ranks_are_searched_apart_when_their_weighted_sum_would_not_be_exact() -> None:
+    # 100 more candidates, each alone on a post giving them a million hearts at rank a
+    # million: weighting hearts by more than any sum of ranks would pass 2^53, past what a
+    # double holds exactly, so hearts and ranks get a search each, with the same result.
+    d = _hearts_or_ranks(900_000)
+    for i in range(100):
+        post, candidate = f"s{i:03}", f"z{i:03}"
+        d["posts"].append({"id": post, "capacity": 1, "subdivision": "Lyon"})
+        d["candidates"].append({"id": candidate, "subdivision": "Lyon"})
+        d["wishes"].append({"candidate": candidate, "post": post, "hearts": 1_000_000})
+        d["rankings"].append({"post": post, "candidate": candidate, "rank": 1_000_000})
+    (problem,) = Instance.from_dict(d).problems()
+    usable = list(range(len(problem.pairs)))
+    assert [s.level for s in _searches(problem, usable, objective_levels(problem))] == [0, 1, 2, 3]
+    (small,) = Instance.from_dict(_hearts_or_ranks(900_000)).problems()
+    assert [s.level for s in _searches(small, [0, 1, 2, 3], objective_levels(small))] == [0, 1, 2]
+    assignments, objective = _solve(d)
+    assert (assignments["a"], assignments["b"]) == ("q", "p")
+    assert objective == Objective(102, 100, 100_000_004, 100_000_000 + 1_800_000)
+
+
+def test_a_stopped_search_of_hearts_and_ranks_reports_the_level_left_open() -> None:
+    # Hand values on _hearts_or_ranks(9): the weight is 9 + 9 + 1 = 19 (more than any sum
+    # of ranks). Pairs in order a-p, a-q, b-p, b-q.
+    (problem,) = Instance.from_dict(_hearts_or_ranks(9)).problems()
+    usable = [0, 1, 2, 3]
+    (*_, both) = _searches(problem, usable, objective_levels(problem))
+    assert both.hearts_weight == 19
+    ranks_first = np.array([1.0, 0.0, 0.0, 1.0])  # a:p, b:q: 2 hearts, ranks 2 (value 36)
+    hearts_first = np.array([0.0, 1.0, 1.0, 0.0])  # a:q, b:p: 4 hearts, ranks 18 (value 58)
+    # A bound of 60.5 on 19·H − R allows H ≤ (60 + 18) / 19, so 4 hearts: hearts are open.
+    level, coefficients, bound = _open_level(problem, usable, both, ranks_first, 60.5, None)
+    assert (level, bound) == (2, 4)
+    out = _time_limited(problem, ranks_first, level, coefficients, bound)
+    assert (out.open_level, out.bound, out.gap) == ("total_hearts", 4, 0.5)
+    # With 4 hearts found and a bound of 70: no fifth heart (88 / 19 < 5), and a matching
+    # with 4 hearts has R ≥ 19·4 − 70 = 6: ranks are open, bound 6 against 18.
+    level, coefficients, bound = _open_level(problem, usable, both, hearts_first, 70.0, None)
+    out = _time_limited(problem, hearts_first, level, coefficients, bound)
+    assert (out.open_level, out.bound, out.gap) == ("sum_of_ranks", 6, round(12 / 18, 6))
 
 
 def test_stability_comes_before_size() -> None:

@@ -13,11 +13,15 @@ follow from the capacity row, but stated as binary clauses they let CP-SAT's cla
 learning and LP use them directly: on the 42 partitions of 50–99 candidates of the national
 benchmark, 5 s each, 150–156 s and 19–21 proven against 166–169 s and 16–18 without; on the
 92 of 25–49, all proven in 58.7 s against 89 in 65.6 s.
-The four objectives are optimised one after the other, each optimum then fixed by a
-constraint (integers: fixing is exact); each level starts from the previous level's solution
-(the first from deferred acceptance) as a hint. A level stopped by the limit holds the best
-value it found instead, and the later levels still improve the matching with the share of
-the budget each level left them (RESERVE); the report names the first level not proven.
+The objectives are optimised one after the other, each optimum then fixed by a constraint
+(integers: fixing is exact); each search starts from the previous one's solution (the first
+from deferred acceptance) as a hint. Hearts and ranks are searched together, as
+M·hearts − ranks with M one more than the largest sum of ranks a matching can have: one
+heart more outweighs any ranks, so the order stays lexicographic, and one search instead of
+two saves a presolve, a root LP and a proof (`_searches`). A search stopped by the limit
+holds the best value it found instead, and the later ones still improve the matching with
+the share of the budget each left them (RESERVE); the report names the first level not
+proven.
 Remaining ties follow CP-SAT's search, which on one worker is deterministic under a seed
 derived from the run's seed.
 
@@ -32,6 +36,7 @@ matching on 8 of the 9 neither proved (benchmarks/README.md).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
@@ -62,6 +67,13 @@ LARGE_LINEARIZATION = (1, 1, 2, 2)
 # proven against 23; the 92 of 25–49 all proven as before (35.5 s against 34.9 s). With
 # 0.3: 276 perfect couples but one candidate fewer placed.
 RESERVE = 0.15
+# Hearts and ranks in one search (M·hearts − ranks) while every value stays an exact integer
+# in a double (numpy evaluates the objectives in doubles). On the national benchmark, 5 s
+# per partition, interleaved with two searches: the 92 partitions of 25–49 candidates in
+# 32.7 and 35.4 s against 40.5 and 43.3 s (all proven, same objective; hearts and ranks
+# 15.1–16.1 s against 22.4–23.7 s); the whole run 109.8 and 114.8 s, 473 partitions proven,
+# against 115.0 and 122.1 s, 471.
+EXACT = 2**53
 
 
 @functools.cache
@@ -78,6 +90,62 @@ class ExactOutcome:
     gap: float | None  # 0 when proven; else the open level's relative gap, None if unknown
     open_level: str | None = None  # the first objective level not proven optimal
     bound: int | None = None  # best bound on that level (natural sense: a lower bound for ranks)
+
+
+@dataclass(frozen=True, eq=False)
+class _Search:
+    """One CP-SAT search: the objective it maximises and the first level it decides."""
+
+    level: int  # index in LEVELS
+    coefficients: np.ndarray
+    hearts_weight: int = 0  # M when it decides hearts and ranks together, else 0
+
+
+def _searches(problem: Problem, usable: list[int], levels: list[np.ndarray]) -> list[_Search]:
+    """Placed, perfect couples, then hearts and ranks together (module doc) when the
+    weighted values stay exact, else hearts and ranks one after the other (hearts and
+    ranks may go up to a million each)."""
+    hearts, ranks = levels[2], levels[3]
+    separate = [_Search(level, c) for level, c in enumerate(levels)]
+    most_ranks: dict[int, int] = {}  # candidate -> worst rank among its usable pairs
+    most_hearts: dict[int, int] = {}
+    for k in usable:
+        pair = problem.pairs[k]
+        most_ranks[pair.candidate] = max(most_ranks.get(pair.candidate, 0), pair.rank)
+        most_hearts[pair.candidate] = max(most_hearts.get(pair.candidate, 0), pair.hearts)
+    weight = sum(most_ranks.values()) + 1  # more than any matching's sum of ranks
+    if weight * (sum(most_hearts.values()) + 1) >= EXACT:
+        return separate
+    return [*separate[:2], _Search(2, hearts * weight + ranks, weight)]
+
+
+def _open_level(
+    problem: Problem,
+    usable: list[int],
+    search: _Search,
+    current: np.ndarray,
+    bound: float,
+    assigned: int | None,
+) -> tuple[int, np.ndarray, float]:
+    """The first level `search` left unproven, its coefficients and its bound, given the
+    search's own bound. For hearts and ranks together (value M·H − R ≤ bound, 0 ≤ R < M):
+    H ≤ (bound + M − 1) / M; when the matching has that many hearts, the ranks are open,
+    and a matching with these hearts has −R ≤ bound − M·H."""
+    if not search.hearts_weight:
+        return search.level, search.coefficients, bound
+    levels = objective_levels(problem)
+    hearts, ranks = levels[2], levels[3]
+    if not np.isfinite(bound):
+        return 2, hearts, bound
+    weight = search.hearts_weight
+    best = math.floor(bound + 1e-6)
+    hearts_bound = min(
+        (best + weight - 1) // weight, _upper_bound(problem, usable, hearts, assigned)
+    )
+    found = round(float(hearts @ current))
+    if hearts_bound > found:
+        return 2, hearts, hearts_bound
+    return 3, ranks, min(best - weight * found, _upper_bound(problem, usable, ranks, assigned))
 
 
 def build_model(problem: Problem) -> tuple[cp_model.CpModel, list[cp_model.IntVar]]:
@@ -209,11 +277,12 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
             current[k] = 1.0
 
     usable = [k for k, pair in enumerate(problem.pairs) if problem.capacity[pair.post] > 0]
-    levels = objective_levels(problem)
-    reserve = budget.share(RESERVE)  # kept for the later levels if a level stops unproven
+    searches = _searches(problem, usable, objective_levels(problem))
+    reserve = budget.share(RESERVE)  # kept for the later searches if one stops unproven
     assigned: int | None = None  # the first level's optimum, once settled
     stopped: tuple[int, np.ndarray, float] | None = None  # first unproven level, its bound
-    for level, coefficients in enumerate(levels):
+    for search in searches:
+        level, coefficients = search.level, search.coefficients
         objective = linear(x, coefficients)
         if coefficients @ current >= _upper_bound(problem, usable, coefficients, assigned) - 0.5:
             # The current matching already reaches a bound no matching can pass: optimal
@@ -227,12 +296,13 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
                 break
             # no search left for this level: its trivial bound
             bound = _upper_bound(problem, usable, coefficients, assigned)
-            return _time_limited(problem, current, level, coefficients, bound)
+            opened = _open_level(problem, usable, search, current, bound, assigned)
+            return _time_limited(problem, current, *opened)
         model.maximize(objective)
         model.clear_hints()  # type: ignore[no-untyped-call]
         for k in range(n):
             model.add_hint(x[k], bool(current[k]))
-        last = level == len(levels) - 1
+        last = search is searches[-1]
         level_budget = budget if stopped is not None or last else budget.less(reserve)
         solver = new_solver(seed=seed, budget=level_budget)
         large = len(problem.candidates) >= LARGE
@@ -252,7 +322,7 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
                 bound = _upper_bound(problem, usable, coefficients, assigned)
                 if status == cp_model.FEASIBLE:  # with no solution found, CP-SAT's bound is 0
                     bound = min(bound, solver.best_objective_bound)
-                stopped = level, coefficients, bound
+                stopped = _open_level(problem, usable, search, current, bound, assigned)
         # Proven, or the best found when the level stopped: held while the later levels
         # improve (the report still names the first level not proven).
         model.add(objective >= round(float(coefficients @ current)))
