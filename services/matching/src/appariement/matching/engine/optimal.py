@@ -102,8 +102,9 @@ class ExactOutcome:
 
 @dataclass(frozen=True, eq=False)
 class _Search:
-    """One CP-SAT search: the objective it maximises, the first level it decides, and the
-    levels it decides (one, or two weighted as weight·first + second)."""
+    """One CP-SAT search: the objective it maximises, the first level it decides and the
+    coefficients of each level it decides (`parts`: one, or two searched as
+    weight·first + second), each held apart once the search is over."""
 
     level: int  # index in LEVELS
     coefficients: np.ndarray
