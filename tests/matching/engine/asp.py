@@ -18,6 +18,8 @@ import clingo
 # x(D,P): D holds P. A pair blocks when D holds nothing it gives at least H hearts and P is
 # not full with candidates it ranks R or better; levels 4 to 1 are the objective's order.
 PROGRAM = """
+#defined pair/5.
+#defined capacity/2.
 candidate(D) :- pair(D,_,_,_,_).
 { x(D,P) : pair(D,P,_,_,_) } <= 1 :- candidate(D).
 :- capacity(P,C), #count{ D : x(D,P) } > C.
@@ -66,6 +68,8 @@ def asp_optimum(
             facts.append(f"pair({number[c]},{number[p]},{h},{r},{perfect}).")
             posts.add(p)
     facts += [f"capacity({number[p]},{capacity[p]})." for p in sorted(posts)]
+    if not posts:  # no acceptable pair: nothing to optimise (clingo would not call it proven)
+        return (0, 0, 0, 0)
     control = clingo.Control(["--opt-mode=opt", "--parallel-mode=1"])
     control.add("base", [], PROGRAM + "\n".join(facts))
     control.ground([("base", [])])
