@@ -16,7 +16,8 @@ from appariement.matching.engine.generator import generate
 
 from .asp import asp_optimum
 
-INSTANCES = 20  # 200 partitions
+INSTANCES = 20
+PARTITIONS = 10  # per instance: 200 partitions in all
 TIMEOUT_S = 60.0  # clingo needs 0.2 s at most on these; a limit only so a hang fails
 
 
@@ -25,7 +26,7 @@ def test_optimal_solver_equals_an_independent_asp_optimum_on_generated_partition
     sizes: list[int] = []
     for seed in range(INSTANCES):
         d = generate(
-            candidates=150, posts=90, partitions=10, wishes_per_candidate=(3, 15), seed=seed
+            candidates=150, posts=90, partitions=PARTITIONS, wishes_per_candidate=(3, 15), seed=seed
         )
         instance = Instance.from_dict(d)
         result = solve(instance, seed=seed, workers=1)
@@ -42,5 +43,5 @@ def test_optimal_solver_equals_an_independent_asp_optimum_on_generated_partition
             )
             compared += 1
             sizes.append(len(members))
-    assert compared == 10 * INSTANCES
+    assert compared == PARTITIONS * INSTANCES
     assert max(sizes) >= 50  # the path where "placed" has a search of its own is covered
