@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from appariement.matching.engine import Result
+from appariement.matching.engine.budget import DEFAULT_WORK
 from appariement.matching.engine.cli import ProgressLine, main
 
 SCRIPT = Path(sys.executable).parent / "appariement-match"
@@ -84,6 +85,53 @@ def test_solve_with_a_work_limit_records_it_and_gives_the_same_bytes_twice(
     assert outputs[0]["report"]["limits"] == {"time_s": None, "work": 0.01}
     first, second = (Result.from_dict(out).to_dict(timings=False) for out in outputs)
     assert first == second  # only the timings may differ
+
+
+def test_solve_stops_each_partition_at_the_default_work_limit_unless_lifted(
+    tmp_path: Path,
+) -> None:
+    # With no limit the largest partitions of a national round would search for hours; a
+    # work limit (not a wall clock) keeps a rerun byte for byte the same.
+    instance = _generate(tmp_path)
+    result = tmp_path / "result.json"
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 0
+    assert _read(result)["report"]["limits"] == {"time_s": None, "work": DEFAULT_WORK}
+    argv = ["solve", str(instance), "--workers", "1", "--work-limit", "0", "--time-limit", "0"]
+    assert main([*argv, "-o", str(result)]) == 0
+    assert _read(result)["report"]["limits"] == {"time_s": None, "work": None}
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf"])
+def test_solve_rejects_a_limit_that_is_not_a_number_at_least_0(
+    tmp_path: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = _generate(tmp_path)
+    assert main(["solve", str(instance), "--work-limit", value]) == 2
+    assert "--work-limit" in capsys.readouterr().err
+    assert main(["solve", str(instance), "--time-limit", value]) == 2
+
+
+def test_solve_names_each_partition_a_limit_stopped_with_its_open_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "instance.json"
+    argv = ["generate", "--candidates", "400", "--posts", "250", "--partitions", "4"]
+    assert main([*argv, "--seed", "5", "-o", str(path)]) == 0
+    result = tmp_path / "result.json"
+    capsys.readouterr()
+    argv = ["solve", str(path), "--work-limit", "0.02", "--workers", "1", "-o", str(result)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    stopped = [p for p in _read(result)["report"]["partitions"] if not p["proven_optimal"]]
+    assert stopped  # 0.02 units stop the search of partitions of 80-170 candidates
+    assert f"non prouvées optimales ({len(stopped)}) :" in err
+    french = {"assigned": "affectés", "perfect_couples": "couples parfaits"}
+    french |= {"total_hearts": "cœurs", "sum_of_ranks": "rangs"}
+    for p in stopped:
+        level = p["open_level"]
+        line = f"{p['partition']} ({p['candidates']} candidats) : "
+        line += f"{french[level]} {p['objective'][level]}, borne {p['bound']}"
+        assert line in err
 
 
 def _single_post_instance(tmp_path: Path) -> Path:

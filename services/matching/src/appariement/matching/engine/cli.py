@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from appariement.matching.engine import Instance, InvalidInstance, Result, check, solve
+from appariement.matching.engine.budget import DEFAULT_WORK
 from appariement.matching.engine.generator import generate
 
 
@@ -52,20 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["optimal", "deferred_acceptance"], default="optimal")
     p.add_argument(
         "--time-limit",
-        type=float,
+        type=_limit,
         default=None,
         metavar="S",
-        help="secondes par partition (une partition arrêtée par cette limite peut donner un "
-        "autre résultat à l'exécution suivante)",
+        help="secondes par partition, 0 = aucune (défaut : aucune ; une partition arrêtée par "
+        "cette limite peut donner un autre résultat à l'exécution suivante)",
     )
     p.add_argument(
         "--work-limit",
-        type=float,
-        default=None,
+        type=_limit,
+        default=DEFAULT_WORK,
         metavar="W",
         help="travail déterministe par partition (temps déterministe de CP-SAT, environ une "
-        "seconde de recherche par unité) : une partition arrêtée par cette limite donne le "
-        "même résultat à chaque exécution, sur toute machine",
+        "à deux secondes de recherche par unité), 0 = aucune : une partition arrêtée par "
+        "cette limite donne le même résultat à chaque exécution, sur toute machine "
+        f"(défaut : {DEFAULT_WORK:g})",
     )
     p.add_argument("--workers", type=int, default=None, metavar="N")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="RESULT.json")
@@ -89,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE")
     p.set_defaults(command=_generate)
     return parser
+
+
+def _limit(text: str) -> float | None:
+    """A per-partition limit: a number ≥ 0, where 0 lifts it."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"attendu un nombre ≥ 0, reçu {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"attendu un nombre ≥ 0, reçu {text!r}")
+    return value or None
 
 
 def _wish_range(text: str) -> tuple[int, int]:
@@ -146,6 +159,8 @@ def _solve(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     _write_json(res.to_dict(), args.output, indent=2)
     print(_summary(res, elapsed), file=sys.stderr)
+    for line in _unproven(res):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -161,6 +176,36 @@ def _summary(res: Result, elapsed: float) -> str:
         + (f"partitions prouvées optimales {proven}/{len(parts)} · " if searched else "")
         + f"{elapsed:.1f} s"
     )
+
+
+LEVEL_NAMES = {
+    "assigned": "affectés",
+    "perfect_couples": "couples parfaits",
+    "total_hearts": "cœurs",
+    "sum_of_ranks": "rangs",
+}
+UNPROVEN_SHOWN = 10
+
+
+def _unproven(res: Result) -> list[str]:
+    """The partitions a limit stopped, largest first: which level is open and the best bound
+    on it, so that an operator knows where more time would matter (all in the report)."""
+    parts = [p for p in res.report["partitions"] if p["proven_optimal"] is False]
+    if not parts:
+        return []
+    parts.sort(key=lambda p: (-p["candidates"], p["partition"]))
+    lines = [f"non prouvées optimales ({len(parts)}) :"]
+    for p in parts[:UNPROVEN_SHOWN]:
+        level = p["open_level"]
+        where = f"  {p['partition'] or '(sans partition)'} ({p['candidates']} candidats) : "
+        if level is None:
+            lines.append(where + "niveau ouvert inconnu")
+            continue
+        bound = "" if p["bound"] is None else f", borne {p['bound']}"
+        lines.append(where + f"{LEVEL_NAMES[level]} {p['objective'][level]}{bound}")
+    if len(parts) > UNPROVEN_SHOWN:
+        lines.append(f"  … et {len(parts) - UNPROVEN_SHOWN} autres (report.partitions)")
+    return lines
 
 
 def _check(args: argparse.Namespace) -> int:
