@@ -12,6 +12,8 @@ import subprocess
 import sys
 from typing import Any
 
+from appariement.matching.engine.budget import DEFAULT_WORK
+
 from .scenarios import SCENARIOS
 
 GIB = 1024.0
@@ -25,14 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--time-limit",
         type=float,
-        default=10.0,
-        help="seconds per partition for the exact search (default 10; 0 = none)",
+        default=0.0,
+        help="seconds per partition for the exact search (default 0 = none)",
     )
     parser.add_argument(
         "--work-limit",
         type=float,
-        default=0.0,
-        help="CP-SAT deterministic time per partition (reproducible; default 0 = none)",
+        default=DEFAULT_WORK,
+        help="CP-SAT deterministic time per partition (reproducible; default "
+        f"{DEFAULT_WORK:g}, as `appariement-match solve`; 0 = none)",
     )
     parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
