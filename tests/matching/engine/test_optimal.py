@@ -248,11 +248,11 @@ def test_once_the_number_placed_is_settled_the_bound_counts_only_that_many_candi
 def test_when_placed_stops_at_its_limit_the_later_levels_still_improve_the_matching(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # 100 candidates under a work limit (deterministic): the search for "placed" stops
+    # 120 candidates under a work limit (deterministic): the search for "placed" stops
     # short of its bound. What it found is held, and the share of the budget kept back
     # lets "perfect couples" improve on it instead of returning it as it came.
     (problem,) = Instance.from_dict(
-        generate(candidates=100, posts=85, partitions=1, seed=5)
+        generate(candidates=120, posts=100, partitions=1, seed=7)
     ).problems()
     pairs: list[list[cp_model.IntVar]] = []
     first: list[tuple[Any, list[bool]]] = []  # the first search: status, its matching
@@ -272,9 +272,9 @@ def test_when_placed_stops_at_its_limit_the_later_levels_still_improve_the_match
     monkeypatch.setattr(optimal, "build_model", recording_build)
     monkeypatch.setattr(cp_model.CpSolver, "solve", recording_solve)
     warm = deferred_acceptance(problem, 0)
-    out = optimal.solve_exact(problem, seed=0, warm=warm, budget=Budget(work=2.5))
+    out = optimal.solve_exact(problem, seed=0, warm=warm, budget=Budget(work=4))
 
-    reduced, _ = optimal.pruned(problem)
+    reduced, _ = optimal.pruned(problem, seed=0)
     status, chosen = first[0]
     stopped = [pair for pair, on in zip(reduced.pairs, chosen, strict=True) if on]
     final = [problem.pairs[k] for k in out.holding if k >= 0]

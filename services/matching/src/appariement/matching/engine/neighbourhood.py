@@ -51,7 +51,7 @@ def more_placed(
     when unassigned) on the four levels, searched for most placed, then most perfect couples
     (one objective) until `budget` ends (UNLIMITED_WORK units when it has no limit)."""
     budget = budget or Budget()
-    reduced, keep = pruned(problem)
+    reduced, keep = pruned(problem, seed=seed)
     n = len(reduced.pairs)
     if n == 0:
         return holding

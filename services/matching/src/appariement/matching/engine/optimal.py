@@ -23,8 +23,9 @@ partitions under 50 candidates (`_searches`). A search stopped by the limit
 holds the best value it found instead, and the later ones still improve the matching with
 the share of the budget each left them (RESERVE); the report names the first level not
 proven.
-Remaining ties follow CP-SAT's search, which on one worker is deterministic under a seed
-derived from the run's seed.
+Remaining ties follow CP-SAT's search (one worker: deterministic), which follows the order
+of its variables more than its random seed: the pairs come in an order drawn from the
+run's seed (`pruned`), so that the seed, not the ids, decides among equally good matchings.
 
 Why CP-SAT and not a MIP solver: on these models clause learning settles the first two
 levels (placed, perfect couples) in tenths of a second where HiGHS spent seconds in cut
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
@@ -266,11 +268,9 @@ def solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget)
     or the best found when `budget` runs out (its wall clock also covers pruning: 0.4 s on
     15,000 pairs).
 
-    Pairs that no stable matching uses are pruned first (`pruned`); indices are mapped
-    back."""
-    reduced, keep = pruned(problem)
-    if len(keep) == len(problem.pairs):
-        return _solve_exact(problem, seed=seed, warm=warm, budget=budget)
+    Pairs that no stable matching uses are pruned first, and the solver sees the others in
+    an order drawn from the seed (`pruned`); indices are mapped back."""
+    reduced, keep = pruned(problem, seed=seed)
     new_index = {k: i for i, k in enumerate(keep)}
     outcome = _solve_exact(
         reduced,
@@ -282,14 +282,22 @@ def solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget)
     return replace(outcome, holding=holding)
 
 
-def pruned(problem: Problem) -> tuple[Problem, list[int]]:
+def pruned(problem: Problem, *, seed: int | None = None) -> tuple[Problem, list[int]]:
     """`problem` without the pairs no weakly stable matching uses (`prune`: the same stable
     matchings, about half the pairs on a national instance), and the index in `problem` of
-    each pair kept."""
+    each pair kept.
+
+    With a `seed`, the pairs kept come in an order drawn from it. Among equally good
+    matchings CP-SAT returns one that follows its variables' order, not its random seed:
+    with the pairs in id order, two candidates alike in every respect competing for one
+    place gave it to the same one under every seed. In a seeded order, the seed decides,
+    as DESIGN §4 says remaining ties are broken, and over seeds alike candidates fare alike."""
     removed = removable_pairs(problem)
-    if not removed:
-        return problem, list(range(len(problem.pairs)))
     keep = [k for k in range(len(problem.pairs)) if k not in removed]
+    if seed is not None:
+        random.Random(f"{seed}/{problem.partition}/pairs").shuffle(keep)
+    elif not removed:
+        return problem, keep
     return replace(problem, pairs=tuple(problem.pairs[k] for k in keep)), keep
 
 
