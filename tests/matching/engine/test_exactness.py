@@ -56,7 +56,10 @@ def _optimal_gap(d: dict[str, Any]) -> str | None:
     for c in t.candidates:
         if c in res.assignments:
             continue
-        expected = "outranked" if t.acceptable[c] else "no_acceptable_wish"
+        with_place = [p for p in t.acceptable[c] if t.capacity[p] > 0]
+        expected = (
+            "outranked" if with_place else "no_place" if t.acceptable[c] else "no_acceptable_wish"
+        )
         if res.unassigned.get(c) != expected:
             return f"candidate {c} unassigned with reason {res.unassigned.get(c)!r}, not {expected}"
     return None

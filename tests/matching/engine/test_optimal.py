@@ -187,6 +187,24 @@ def test_report_layout_and_warnings() -> None:
     assert json.loads(json.dumps(res.to_dict())) == res.to_dict()  # JSON-able
 
 
+@pytest.mark.parametrize("method", ["optimal", "deferred_acceptance"])
+def test_an_unassigned_candidate_is_told_whether_a_place_was_lost_or_there_was_none(
+    method: Any,
+) -> None:
+    # a and b want p (1 place), which ranks a first; c's only acceptable post, z, has no
+    # place left (closed after the wishes); d wished only for a post that refused it.
+    d = instance(
+        {"p": 1, "z": 0},
+        {"a": {"p": 5}, "b": {"p": 5}, "c": {"z": 5}, "d": {"z": 3}},
+        {"p": {"a": 1, "b": 2}, "z": {"c": 1, "d": 0}},
+    )
+    res = solve(Instance.from_dict(d), method=method, workers=1)
+    assert res.assignments == {"a": "p"}
+    assert res.unassigned == {"b": "outranked", "c": "no_place", "d": "no_acceptable_wish"}
+    (part,) = res.report["partitions"]
+    assert "post z: no place for its 1 acceptable applicants" in part["warnings"]
+
+
 def test_a_time_limit_falls_back_to_a_stable_matching_and_says_so() -> None:
     inst = Instance.from_dict(TIE)
     res = solve(inst, time_limit_s=1e-9, workers=1)

@@ -728,6 +728,9 @@ class Instance:
         refusing = set(compress(ix.wish_post, ix.wish_hearts)) - with_acceptable
         applied = compress(ix.wish_post, ix.wish_hearts)
         applicants = Counter(filter(refusing.__contains__, applied)) if refusing else Counter()
+        # Posts with no place (closed after the wishes) that candidates could have had.
+        closed = {p for p in with_acceptable if ix.capacity[p] == 0}
+        waiting = Counter(filter(closed.__contains__, posts)) if closed else Counter()
         result = []
         for name in names:
             part_cands = candidates_of.get(name, [])
@@ -737,6 +740,11 @@ class Instance:
                 f"post {ix.posts[p]}: all {applicants[p]} applicants refused"
                 for p in part_posts
                 if p in refusing
+            ]
+            warnings += [
+                f"post {ix.posts[p]}: no place for its {waiting[p]} acceptable applicants"
+                for p in part_posts
+                if p in closed
             ]
             warnings += [
                 f"candidate {ix.candidates[c]}: no acceptable wish"

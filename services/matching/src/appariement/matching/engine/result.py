@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-UnassignedReason = Literal["no_acceptable_wish", "outranked"]
-"""no_acceptable_wish: no wish with ≥ 1 heart that the post ranked; outranked: every acceptable
-post is filled by candidates it ranks higher or equal (weak stability forbids more)."""
+UnassignedReason = Literal["no_acceptable_wish", "no_place", "outranked"]
+"""no_acceptable_wish: no wish with ≥ 1 heart that the post ranked; no_place: acceptable wishes
+only for posts with no place (capacity 0); outranked: every acceptable post with places is
+filled by candidates it ranks higher or equal (weak stability forbids more)."""
 
 
 @dataclass

@@ -228,18 +228,33 @@ def _assemble(
     assignments: dict[str, str] = {}
     for outcome in outcomes.values():
         assignments.update(outcome.assignments)
-    view = instance.view
-    acceptable = map(mul, view.wish_hearts, view.wish_rank)  # > 0: hearts ≥ 1 and rank ≥ 1
-    with_acceptable_wish = set(
-        map(view.candidates.__getitem__, set(compress(view.wish_candidate, acceptable)))
-    )
-    unassigned = {
-        c: "outranked" if c in with_acceptable_wish else "no_acceptable_wish"
-        for c in sorted(instance.candidates)
-        if c not in assignments
-    }
+    unassigned = _unassigned(instance, assignments)
     report = _report(instance, problems, outcomes, assignments, seed=seed, method=method)
     return Result(assignments, unassigned, report)
+
+
+def _unassigned(instance: Instance, assignments: dict[str, str]) -> dict[str, str]:
+    """Each unassigned candidate and why (result.UnassignedReason)."""
+    view = instance.view
+    acceptable = map(mul, view.wish_hearts, view.wish_rank)  # > 0: hearts ≥ 1 and rank ≥ 1
+    if 0 in view.capacity:  # rare: a post closed after the wishes
+        flags = list(acceptable)
+        has_place = map(view.capacity.__getitem__, view.wish_post)
+        with_acceptable = set(compress(view.wish_candidate, flags))
+        with_place = set(compress(view.wish_candidate, map(mul, flags, has_place)))
+    else:
+        with_acceptable = with_place = set(compress(view.wish_candidate, acceptable))
+    reasons = {}
+    for code, c in enumerate(view.candidates):
+        if c not in assignments:
+            reasons[c] = (
+                "outranked"
+                if code in with_place
+                else "no_place"
+                if code in with_acceptable
+                else "no_acceptable_wish"
+            )
+    return reasons
 
 
 def _report(
