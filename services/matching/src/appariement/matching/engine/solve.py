@@ -192,7 +192,9 @@ def solve(
     deterministic time (see budget.py); a partition stopped by either returns the best
     stable matching found, with `proven_optimal: false`. Same input, seed and work limit:
     same result. A wall-clock limit is the exception: where it stops a search depends on
-    the machine's speed and load, so a partition it stopped may differ between runs."""
+    the machine's speed and load, so a partition it stopped may differ between runs. With
+    neither limit a national round may not end (its largest partitions are never proven):
+    callers that run rounds pass one, e.g. `budget.DEFAULT_WORK` as the CLI does."""
     if method not in ("optimal", "deferred_acceptance"):
         raise ValueError(f"unknown method {method!r} (optimal | deferred_acceptance)")
     started = time.perf_counter()
