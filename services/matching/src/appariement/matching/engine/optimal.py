@@ -287,11 +287,12 @@ def pruned(problem: Problem, *, seed: int | None = None) -> tuple[Problem, list[
     matchings, about half the pairs on a national instance), and the index in `problem` of
     each pair kept.
 
-    With a `seed`, the pairs kept come in an order drawn from it. Among equally good
-    matchings CP-SAT returns one that follows its variables' order, not its random seed:
-    with the pairs in id order, two candidates alike in every respect competing for one
-    place gave it to the same one under every seed. In a seeded order, the seed decides,
-    as DESIGN §4 says remaining ties are broken, and over seeds alike candidates fare alike."""
+    With a `seed`, the pairs kept come in an order drawn from it (no longer sorted by
+    candidate and post, which the model does not need). Among equally good matchings
+    CP-SAT returns one that follows its variables' order, not its random seed: with the
+    pairs in id order, two candidates alike in every respect competing for one place gave
+    it to the same one under every seed. In a seeded order the seed decides, as DESIGN §4
+    says remaining ties are broken, and over seeds alike candidates fare alike."""
     removed = removable_pairs(problem)
     keep = [k for k in range(len(problem.pairs)) if k not in removed]
     if seed is not None:
