@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from appariement.matching.engine import Instance, InvalidInstance
@@ -178,6 +178,54 @@ def _plain(draw: st.DrawFn) -> dict[str, Any]:
         "wishes": [{"candidate": c, "post": p, "hearts": draw(VALUES)} for c, p in wishes],
         "rankings": [{"candidate": c, "post": p, "rank": draw(VALUES)} for c, p in rankings],
     }
+
+
+CORRUPTIONS: dict[str, Any] = {
+    "negative": lambda e, field, ids: e.update({field: -1}),
+    "too large": lambda e, field, ids: e.update({field: 1_000_001}),
+    "not an integer": lambda e, field, ids: e.update({field: 1.0}),
+    "a boolean": lambda e, field, ids: e.update({field: True}),
+    "missing value": lambda e, field, ids: e.pop(field),
+    "unknown candidate": lambda e, field, ids: e.update(candidate="?" + "".join(ids)),
+    "unknown post": lambda e, field, ids: e.update(post="?" + "".join(ids)),
+    "empty id": lambda e, field, ids: e.update(post=""),
+    "not a string": lambda e, field, ids: e.update(candidate=7),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    _plain(),
+    st.sampled_from(["wishes", "rankings"]),
+    st.sampled_from(sorted(CORRUPTIONS)),
+    st.data(),
+)
+def test_one_corrupted_wish_or_ranking_is_rejected_naming_it(
+    d: dict[str, Any], key: str, corruption: str, data: st.DataObject
+) -> None:
+    entries = d[key]
+    assume(entries)
+    i = data.draw(st.integers(0, len(entries) - 1))
+    ids = [e["id"] for e in d["posts"] + d["candidates"]]
+    field = "hearts" if key == "wishes" else "rank"
+    CORRUPTIONS[corruption](entries[i], field, ids)
+    with pytest.raises(InvalidInstance) as raised:
+        Instance.from_dict(d)
+    assert str(raised.value).startswith(f"{key}[{i}]: "), (corruption, str(raised.value))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_plain(), st.sampled_from(["wishes", "rankings"]), st.data())
+def test_a_repeated_wish_or_ranking_is_rejected_naming_the_repeat(
+    d: dict[str, Any], key: str, data: st.DataObject
+) -> None:
+    entries = d[key]
+    assume(entries)
+    repeated = dict(data.draw(st.sampled_from(entries)))
+    entries.append(repeated | {"hearts" if key == "wishes" else "rank": 1})
+    with pytest.raises(InvalidInstance) as raised:
+        Instance.from_dict(d)
+    assert str(raised.value).startswith(f"{key}[{len(entries) - 1}]: duplicate "), str(raised.value)
 
 
 @settings(max_examples=150, deadline=None)
