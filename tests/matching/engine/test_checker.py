@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping
+
+import pytest
 
 from appariement.matching.engine import Instance, Objective, Result, Violation, check, evaluate
 
@@ -71,6 +74,38 @@ def test_capacity_unacceptable_unknown_and_duplicate_are_reported() -> None:
     assert ("unknown_id", "a", "nope") in _kinds({"a": "nope", "b": "q"})
     res = Result({"a": "p", "b": "q"}, {"a": "outranked", "c": "no_acceptable_wish"})
     assert [(v.kind, v.candidate) for v in check(INST, res)] == [("duplicate", "a")]
+
+
+def test_a_result_must_account_for_every_candidate_and_only_for_them() -> None:
+    # c, left out of both lists, was never told anything; zz is no candidate of the round.
+    res = Result({"a": "p", "b": "q"}, {"zz": "outranked"})
+    assert [(v.kind, v.candidate) for v in check(INST, res)] == [
+        ("missing", "c"),
+        ("unknown_id", "zz"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "must be an object, got list"),
+        ({"assignments": {}}, "assignments: must be a list"),
+        ({"assignments": ["a"]}, "assignments[0]: must be an object"),
+        ({"unassigned": [{"candidate": "c"}]}, "unassigned[0]: candidate and reason must be"),
+        ({"assignments": [{"candidate": 1, "post": "p"}]}, "assignments[0]: candidate and post"),
+        (
+            {"assignments": [{"candidate": "a", "post": "p"}, {"candidate": "a", "post": "q"}]},
+            "assignments[1]: candidate 'a' already listed in assignments[0]",
+        ),
+        ({"report": []}, "report: must be an object"),
+    ],
+)
+def test_a_result_document_is_read_strictly_naming_the_first_bad_entry(
+    document: object, message: str
+) -> None:
+    # A candidate listed twice would otherwise keep one of its posts and pass the audit.
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        Result.from_dict(document)
 
 
 def test_violation_messages_are_readable() -> None:

@@ -171,6 +171,25 @@ def test_check_exits_1_and_names_the_blocking_pair(
     assert "d1" in out
 
 
+def test_check_reads_the_result_strictly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = _single_post_instance(tmp_path)
+    result = tmp_path / "result.json"
+    # d1 listed twice: as a dict it would keep one post, and the audit would pass.
+    twice = [{"candidate": "d1", "post": "p1"}, {"candidate": "d1", "post": "p1"}]
+    for document, exit_code, said in [
+        ([], 2, "résultat invalide: must be an object"),
+        ({"assignments": twice}, 2, "assignments[1]: candidate 'd1' already listed"),
+        ({"assignments": [{"candidate": "d1", "post": "p1"}]}, 1, "missing: candidate d2"),
+    ]:
+        result.write_text(json.dumps(document), encoding="utf-8")
+        capsys.readouterr()
+        assert main(["check", str(instance), str(result)]) == exit_code
+        captured = capsys.readouterr()
+        assert said in captured.out + captured.err
+
+
 def test_invalid_instance_exits_2_with_the_offending_entry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

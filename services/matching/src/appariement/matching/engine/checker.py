@@ -18,7 +18,9 @@ from typing import Literal
 from appariement.matching.engine.model import Instance
 from appariement.matching.engine.result import Result
 
-ViolationKind = Literal["capacity", "unacceptable", "blocking_pair", "unknown_id", "duplicate"]
+ViolationKind = Literal[
+    "capacity", "unacceptable", "blocking_pair", "unknown_id", "duplicate", "missing"
+]
 
 
 @dataclass(frozen=True)
@@ -35,16 +37,27 @@ class Violation:
 def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violation]:
     """Every violation of `result` (a Result or a candidate -> post mapping), sorted."""
     violations: list[Violation] = []
+    v = instance.view
     if isinstance(result, Result):
         assignments: Mapping[str, str] = result.assignments
         violations += [
             Violation("duplicate", f"candidate {c} is both assigned and unassigned", c, None)
             for c in sorted(set(result.assignments) & set(result.unassigned))
         ]
+        # A result accounts for every candidate: one left out was never told anything.
+        listed = result.assignments.keys() | result.unassigned.keys()
+        violations += [
+            Violation("missing", f"candidate {c} is neither assigned nor unassigned", c, None)
+            for c in v.candidates
+            if c not in listed
+        ]
+        violations += [
+            Violation("unknown_id", f"unknown candidate {c!r} among the unassigned", c, None)
+            for c in sorted(result.unassigned.keys() - v.candidate_code.keys())
+        ]
     else:
         assignments = result
 
-    v = instance.view
     n_posts = len(v.posts)
     holders = [0] * n_posts  # by post code
     worst = [0] * n_posts  # worst rank among a post's holders

@@ -38,9 +38,38 @@ class Result:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+    def from_dict(cls, data: Any) -> Result:
+        """A Result from RESULT.json; ValueError naming the first entry that is not what
+        `to_dict` writes, or that lists a candidate a second time (a dict would keep only
+        one of two posts, and an audit would pass a candidate assigned twice)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"must be an object, got {type(data).__name__}")
+        report = data.get("report", {})
+        if not isinstance(report, Mapping):
+            raise ValueError("report: must be an object")
         return cls(
-            {a["candidate"]: a["post"] for a in data.get("assignments", [])},
-            {u["candidate"]: u["reason"] for u in data.get("unassigned", [])},
-            dict(data.get("report", {})),
+            _by_candidate(data, "assignments", "post"),
+            _by_candidate(data, "unassigned", "reason"),
+            dict(report),
         )
+
+
+def _by_candidate(data: Mapping[str, Any], key: str, field: str) -> dict[str, str]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise ValueError(f"{key}: must be a list")
+    found: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{key}[{i}]: must be an object, got {entry!r}")
+        candidate, value = entry.get("candidate"), entry.get(field)
+        if not isinstance(candidate, str) or not isinstance(value, str):
+            raise ValueError(f"{key}[{i}]: candidate and {field} must be strings, got {entry!r}")
+        if candidate in found:
+            raise ValueError(
+                f"{key}[{i}]: candidate {candidate!r} already listed in {key}[{first[candidate]}]"
+            )
+        found[candidate] = value
+        first[candidate] = i
+    return found
