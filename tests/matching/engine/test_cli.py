@@ -190,6 +190,21 @@ def test_check_reads_the_result_strictly(
         assert said in captured.out + captured.err
 
 
+def test_an_output_that_cannot_be_written_is_refused_before_solving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A national solve takes minutes: a typo in the output directory must not lose them.
+    instance = _single_post_instance(tmp_path)
+    missing = tmp_path / "nowhere" / "result.json"
+    for argv in (["solve", str(instance)], ["generate", "--candidates", "5", "--posts", "3"]):
+        capsys.readouterr()
+        assert main([*argv, "-o", str(missing)]) == 2
+        assert f"le répertoire {missing.parent} n'existe pas" in capsys.readouterr().err
+    assert not missing.parent.exists()
+    assert main(["solve", str(instance), "--workers", "0"]) == 2
+    assert "--workers" in capsys.readouterr().err
+
+
 def test_invalid_instance_exits_2_with_the_offending_entry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

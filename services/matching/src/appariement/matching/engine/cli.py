@@ -69,7 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         "cette limite donne le même résultat à chaque exécution, sur toute machine "
         f"(défaut : {DEFAULT_WORK:g})",
     )
-    p.add_argument("--workers", type=int, default=None, metavar="N")
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="processus pour les partitions (défaut : un par cœur de la machine)",
+    )
     p.add_argument("-o", "--output", type=Path, default=None, metavar="RESULT.json")
     p.set_defaults(command=_solve)
 
@@ -91,6 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE")
     p.set_defaults(command=_generate)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"attendu un entier ≥ 1, reçu {text!r}")
+    return value
 
 
 def _limit(text: str) -> float | None:
@@ -132,15 +148,25 @@ def _read_instance(path: Path) -> Instance:
         raise UnusableInputError(f"{path}: instance invalide: {exc}") from None
 
 
+def _writable(path: Path | None) -> None:
+    """Fail before the work, not after it: a national solve takes minutes."""
+    if path is not None and not path.parent.is_dir():
+        raise UnusableInputError(f"{path}: le répertoire {path.parent} n'existe pas")
+
+
 def _write_json(data: Any, path: Path | None, *, indent: int | None) -> None:
     text = json.dumps(data, ensure_ascii=False, indent=indent) + "\n"
     if path is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UnusableInputError(f"{path}: {exc.strerror or exc}") from None
 
 
 def _solve(args: argparse.Namespace) -> int:
+    _writable(args.output)
     inst = _read_instance(args.instance)
     bar = ProgressLine(sys.stderr)
     started = time.perf_counter()
@@ -225,6 +251,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    _writable(args.output)
     try:
         data = generate(
             candidates=args.candidates,
