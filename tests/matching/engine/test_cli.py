@@ -205,6 +205,24 @@ def test_an_output_that_cannot_be_written_is_refused_before_solving(
     assert "--workers" in capsys.readouterr().err
 
 
+def test_check_warns_when_the_result_was_computed_from_another_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = _single_post_instance(tmp_path)
+    result = tmp_path / "result.json"
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(instance), str(result)]) == 0
+    assert "autre instance" not in capsys.readouterr().err
+    d = _read(instance)
+    d["posts"][0]["subdivision"] = "Lille"  # the same matching stays valid
+    instance.write_text(json.dumps(d), encoding="utf-8")
+    assert main(["check", str(instance), str(result)]) == 0
+    err = capsys.readouterr().err
+    assert "ce résultat a été calculé sur une autre instance" in err
+    assert _read(result)["report"]["input_sha256"] in err
+
+
 def test_invalid_instance_exits_2_with_the_offending_entry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
