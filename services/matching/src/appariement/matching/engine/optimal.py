@@ -323,10 +323,9 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
         if coefficients @ current >= _upper_bound(problem, usable, coefficients, assigned) - 0.5:
             # The current matching already reaches a bound no matching can pass: optimal
             # for this level without a search (common: every candidate placed, top wishes).
-            for part in search.parts:
-                model.add(linear(x, part) >= round(float(part @ current)))
+            held = _hold(model, x, search, current)
             if level == 0:
-                assigned = round(float(search.parts[0] @ current))
+                assigned = held
             continue
         if budget.exhausted():
             if stopped is not None:
@@ -362,13 +361,23 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
                 stopped = _open_level(problem, usable, search, current, bound, assigned)
         # Proven, or the best found when the level stopped: held while the later levels
         # improve (the report still names the first level not proven).
-        for part in search.parts:
-            model.add(linear(x, part) >= round(float(part @ current)))
+        held = _hold(model, x, search, current)
         if level == 0 and stopped is None:  # proven: every later matching places this many
-            assigned = round(float(search.parts[0] @ current))
+            assigned = held
     if stopped is not None:
         return _time_limited(problem, current, *stopped)
     return _outcome(problem, current, True, 0.0)
+
+
+def _hold(
+    model: cp_model.CpModel, x: Sequence[cp_model.IntVar], search: _Search, current: np.ndarray
+) -> int:
+    """Keep each level `search` decided at least at its value in `current`, so that later
+    searches cannot trade it away; the first level's value."""
+    values = [round(float(part @ current)) for part in search.parts]
+    for part, value in zip(search.parts, values, strict=True):
+        model.add(linear(x, part) >= value)
+    return values[0]
 
 
 def _time_limited(
