@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -268,6 +269,27 @@ def test_console_script_runs_generate_solve_and_check(tmp_path: Path) -> None:
         [str(SCRIPT), "check", str(instance), str(result)], capture_output=True, timeout=60
     )
     assert checked.returncode == 0
+
+
+def test_two_runs_in_separate_processes_give_the_same_bytes(tmp_path: Path) -> None:
+    # An audit reruns the command, in another process: nothing may depend on the order of
+    # a set of strings (Python salts their hashes per process) or on anything but the
+    # input, the seed and the work limit.
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = os.environ | {"PYTHONHASHSEED": hash_seed}
+        instance, result = tmp_path / f"i{hash_seed}.json", tmp_path / f"r{hash_seed}.json"
+        generate = [str(SCRIPT), "generate", "--candidates", "150", "--posts", "90"]
+        generate += ["--partitions", "3", "--seed", "4", "-o", str(instance)]
+        subprocess.run(generate, check=True, timeout=60, env=env)
+        solve = [str(SCRIPT), "solve", str(instance), "--workers", "2", "--work-limit", "1"]
+        subprocess.run([*solve, "-o", str(result)], check=True, timeout=120, env=env)
+        outputs.append((instance.read_bytes(), _read(result)))
+    (first_instance, first), (second_instance, second) = outputs
+    assert first_instance == second_instance
+    assert Result.from_dict(first).to_dict(timings=False) == Result.from_dict(second).to_dict(
+        timings=False
+    )
 
 
 class _Terminal(io.StringIO):
