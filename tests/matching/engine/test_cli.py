@@ -247,9 +247,20 @@ def test_unreadable_files_and_bad_arguments_exit_2(
     garbage.write_text("{not json", encoding="utf-8")
     assert main(["solve", str(garbage)]) == 2
     assert "JSON invalide" in capsys.readouterr().err
+    garbage.write_bytes('{"posts": "é"}'.encode("latin-1"))
+    assert main(["solve", str(garbage)]) == 2
+    assert "pas en UTF-8" in capsys.readouterr().err
     argv = ["generate", "--candidates", "5", "--posts", "5", "--wishes-per-candidate", "9-3"]
     assert main(argv) == 2
     assert main(["solve"]) == 2
+
+
+def test_an_instance_written_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    instance = _single_post_instance(tmp_path)
+    instance.write_bytes(b"\xef\xbb\xbf" + instance.read_bytes())  # as Windows tools write
+    result = tmp_path / "result.json"
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 0
+    assert _read(result)["assignments"] == [{"candidate": "d1", "post": "p1"}]
 
 
 def test_console_script_runs_generate_solve_and_check(tmp_path: Path) -> None:

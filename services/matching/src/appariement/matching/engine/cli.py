@@ -132,11 +132,14 @@ def _wish_range(text: str) -> tuple[int, int]:
 
 
 def _read_json(path: Path) -> Any:
+    """JSON in UTF-8, with or without the byte-order mark some Windows tools write."""
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             return json.load(f)
     except OSError as exc:
         raise UnusableInputError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UnusableInputError(f"{path}: pas en UTF-8 (octet {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise UnusableInputError(f"{path}: JSON invalide ({exc})") from None
 
