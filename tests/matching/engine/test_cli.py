@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +303,50 @@ def test_two_runs_in_separate_processes_give_the_same_bytes(tmp_path: Path) -> N
     assert Result.from_dict(first).to_dict(timings=False) == Result.from_dict(second).to_dict(
         timings=False
     )
+
+
+def _solving(pid: int, workers: str) -> bool:
+    """The solve has read its instance and is searching: it has worker processes, or (one
+    worker) more CPU time than reading 3,000 candidates takes."""
+    if workers != "1":
+        return bool(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") > 2.0
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_a_solve_at_once_and_writes_nothing(tmp_path: Path, workers: str) -> None:
+    # Before, CP-SAT took Ctrl-C as "stop this search" and the run went on and wrote a
+    # result that its recorded limits do not reproduce; the worker processes kept going.
+    instance, result = tmp_path / "i.json", tmp_path / "r.json"
+    argv = ["generate", "--candidates", "3000", "--posts", "1800", "--partitions", "60"]
+    assert main([*argv, "--seed", "1", "-o", str(instance)]) == 0
+    solve = [str(SCRIPT), "solve", str(instance), "--workers", workers, "--work-limit", "2"]
+    proc = subprocess.Popen(
+        [*solve, "-o", str(result)], stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while not _solving(proc.pid, workers):
+        assert proc.poll() is None, "the solve ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrompu : aucun fichier écrit" in err
+    assert not result.exists()
+    deadline = time.monotonic() + 10
+    while not _group_gone(proc.pid):  # no worker left running
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 class _Terminal(io.StringIO):

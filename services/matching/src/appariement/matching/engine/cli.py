@@ -4,7 +4,7 @@ The only module of the engine that touches files: ops scripts and auditors run e
 the engine the matching service runs, on the same JSON formats.
 
 Exit codes: 0 success, 1 violations found by ``check``, 2 unusable input (unreadable
-file, invalid instance or result, bad arguments).
+file, invalid instance or result, bad arguments), 130 interrupted (Ctrl-C; nothing written).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnusableInputError as exc:
         print(f"erreur: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrompu : aucun fichier écrit", file=sys.stderr)
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:

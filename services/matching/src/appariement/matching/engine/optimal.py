@@ -240,6 +240,10 @@ def new_solver(*, seed: int, budget: Budget) -> cp_model.CpSolver:
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = seed % 2_147_483_647
+    # By default CP-SAT takes a Ctrl-C as "stop here" and returns what it has: the run
+    # went on and wrote a result its recorded limits do not reproduce. The interrupt is
+    # the caller's (solve.py stops the whole run).
+    solver.parameters.catch_sigint_signal = False
     budget.limit(solver)
     return solver
 

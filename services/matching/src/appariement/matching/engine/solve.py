@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from itertools import compress
@@ -24,6 +23,7 @@ from appariement.matching.engine.model import Instance, Problem, paused_gc
 from appariement.matching.engine.neighbourhood import SEARCHED_FROM, more_placed
 from appariement.matching.engine.objective import Objective, evaluate
 from appariement.matching.engine.optimal import solve_exact, solver_version
+from appariement.matching.engine.processes import run_in_processes
 from appariement.matching.engine.promotion import promoted_deferred_acceptance
 from appariement.matching.engine.result import Result
 
@@ -165,13 +165,10 @@ def _run_all(
             if progress:
                 progress(len(outcomes), total)
         return outcomes
-    with ProcessPoolExecutor(max_workers=min(workers, total)) as pool:
-        futures = [pool.submit(run, pb) for pb in order]
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes[outcome.partition] = outcome
-            if progress:
-                progress(len(outcomes), total)
+    for outcome in run_in_processes(run, order, workers):
+        outcomes[outcome.partition] = outcome
+        if progress:
+            progress(len(outcomes), total)
     return outcomes
 
 
