@@ -322,8 +322,13 @@ def _group_gone(pgid: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_ctrl_c_stops_a_solve_at_once_and_writes_nothing(tmp_path: Path, workers: str) -> None:
+@pytest.mark.parametrize(
+    ("workers", "how"),
+    [("1", "Ctrl-C"), ("2", "Ctrl-C"), ("2", "kill")],
+)
+def test_ctrl_c_or_kill_stops_a_solve_at_once_and_writes_nothing(
+    tmp_path: Path, workers: str, how: str
+) -> None:
     # Before, CP-SAT took Ctrl-C as "stop this search" and the run went on and wrote a
     # result that its recorded limits do not reproduce; the worker processes kept going.
     instance, result = tmp_path / "i.json", tmp_path / "r.json"
@@ -338,7 +343,10 @@ def test_ctrl_c_stops_a_solve_at_once_and_writes_nothing(tmp_path: Path, workers
         assert proc.poll() is None, "the solve ended before it could be interrupted"
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    if how == "Ctrl-C":
+        os.killpg(proc.pid, signal.SIGINT)  # a terminal sends it to every process of the run
+    else:
+        proc.terminate()  # SIGTERM to the command alone, as `kill` or a supervisor sends it
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert "interrompu : aucun fichier écrit" in err

@@ -4,13 +4,15 @@ The only module of the engine that touches files: ops scripts and auditors run e
 the engine the matching service runs, on the same JSON formats.
 
 Exit codes: 0 success, 1 violations found by ``check``, 2 unusable input (unreadable
-file, invalid instance or result, bad arguments), 130 interrupted (Ctrl-C; nothing written).
+file, invalid instance or result, bad arguments), 130 interrupted (Ctrl-C or SIGTERM;
+nothing written).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -154,6 +156,10 @@ def _read_instance(path: Path) -> Instance:
         raise UnusableInputError(f"{path}: instance invalide: {exc}") from None
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _writable(path: Path | None) -> None:
     """Fail before the work, not after it: a national solve takes minutes."""
     if path is not None and not path.parent.is_dir():
@@ -176,6 +182,8 @@ def _solve(args: argparse.Namespace) -> int:
     inst = _read_instance(args.instance)
     bar = ProgressLine(sys.stderr)
     started = time.perf_counter()
+    # `kill` or a supervisor's stop ends the run like a Ctrl-C, the worker processes too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         res = solve(
             inst,
@@ -187,6 +195,7 @@ def _solve(args: argparse.Namespace) -> int:
             progress=bar.update,
         )
     finally:
+        signal.signal(signal.SIGTERM, previous)
         bar.close()
     elapsed = time.perf_counter() - started
     _write_json(res.to_dict(), args.output, indent=2)

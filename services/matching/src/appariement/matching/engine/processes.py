@@ -72,6 +72,9 @@ def run_in_processes(
 
 def _serve(connection: Connection, run: Callable[[Task], Outcome]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(
+        signal.SIGTERM, signal.SIG_DFL
+    )  # terminate() ends a worker, whatever the parent set
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     while True:
         try:
