@@ -314,6 +314,12 @@ def _solving(pid: int, workers: str) -> bool:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") > 2.0
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C as a terminal user has it: a shell without job control (a CI runner's
+    background job) starts its children with SIGINT ignored, which they would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _group_gone(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -336,7 +342,11 @@ def test_ctrl_c_or_kill_stops_a_solve_at_once_and_writes_nothing(
     assert main([*argv, "--seed", "1", "-o", str(instance)]) == 0
     solve = [str(SCRIPT), "solve", str(instance), "--workers", workers, "--work-limit", "2"]
     proc = subprocess.Popen(
-        [*solve, "-o", str(result)], stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*solve, "-o", str(result)],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
     )
     deadline = time.monotonic() + 60
     while not _solving(proc.pid, workers):
