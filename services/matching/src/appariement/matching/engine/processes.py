@@ -34,6 +34,7 @@ def run_in_processes(
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     processes: list[multiprocessing.Process] = []
     idle: list[Connection] = []
+    busy: list[Connection] = []
     try:
         for _ in range(min(workers, len(tasks))):
             parent, child = multiprocessing.Pipe()
@@ -44,7 +45,6 @@ def run_in_processes(
             idle.append(parent)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a Ctrl-C since is raised here
         pending = iter(tasks)
-        busy: list[Connection] = []
         while True:
             while idle:
                 task = next(pending, _END)
@@ -57,7 +57,10 @@ def run_in_processes(
                 return
             for ready in wait(busy):
                 connection = busy.pop(busy.index(ready))  # type: ignore[arg-type]
-                done, value = connection.recv()  # EOFError: the worker died
+                try:
+                    done, value = connection.recv()
+                except EOFError:
+                    raise RuntimeError("a worker process died (out of memory?)") from None
                 idle.append(connection)
                 if not done:
                     raise RuntimeError(f"a task failed in a worker process:\n{value}")
@@ -68,13 +71,14 @@ def run_in_processes(
             process.terminate()
         for process in processes:
             process.join()
+        for connection in idle + busy:
+            connection.close()
 
 
 def _serve(connection: Connection, run: Callable[[Task], Outcome]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(
-        signal.SIGTERM, signal.SIG_DFL
-    )  # terminate() ends a worker, whatever the parent set
+    # terminate() must end a worker, whatever handler the parent had set
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     while True:
         try:
