@@ -348,23 +348,28 @@ def test_ctrl_c_or_kill_stops_a_solve_at_once_and_writes_nothing(
         start_new_session=True,
         preexec_fn=_as_from_a_terminal,
     )
-    deadline = time.monotonic() + 60
-    while not _solving(proc.pid, workers):
-        assert proc.poll() is None, "the solve ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    if how == "Ctrl-C":
-        os.killpg(proc.pid, signal.SIGINT)  # a terminal sends it to every process of the run
-    else:
-        proc.terminate()  # SIGTERM to the command alone, as `kill` or a supervisor sends it
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130, err
-    assert "interrompu : aucun fichier écrit" in err
-    assert not result.exists()
-    deadline = time.monotonic() + 10
-    while not _group_gone(proc.pid):  # no worker left running
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    try:
+        deadline = time.monotonic() + 60
+        while not _solving(proc.pid, workers):
+            assert proc.poll() is None, "the solve ended before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        if how == "Ctrl-C":
+            os.killpg(proc.pid, signal.SIGINT)  # a terminal sends it to the whole run
+        else:
+            proc.terminate()  # SIGTERM to the command alone, as `kill` or a supervisor does
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "interrompu : aucun fichier écrit" in err
+        assert not result.exists()
+        deadline = time.monotonic() + 10
+        while not _group_gone(proc.pid):  # no worker left running
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:  # a failing run must not outlive the test
+        if not _group_gone(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 class _Terminal(io.StringIO):
