@@ -255,13 +255,13 @@ def _check(args: argparse.Namespace) -> int:
         res = Result.from_dict(_read_json(args.result))
     except (KeyError, TypeError, ValueError) as exc:
         raise UnusableInputError(f"{args.result}: résultat invalide: {exc}") from None
-    claimed = res.report.get("input_sha256")
-    if claimed is not None and claimed != inst.sha256():
+    claimed, actual = res.report.get("input_sha256"), inst.sha256()
+    if claimed is not None and claimed != actual:
         # Not a fault of the matching (it is checked all the same), but an auditor must
         # know the result says it was computed from another input.
         print(
             f"attention : ce résultat a été calculé sur une autre instance "
-            f"(SHA-256 {claimed}, celle-ci {inst.sha256()})",
+            f"(SHA-256 {claimed}, celle-ci {actual})",
             file=sys.stderr,
         )
     violations = check(inst, res)
