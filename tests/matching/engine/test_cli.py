@@ -257,6 +257,35 @@ def test_unreadable_files_and_bad_arguments_exit_2(
     assert main(["solve"]) == 2
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"posts": [{"id": "p", "capacity": ' + "1" * 5000 + "}]}", "JSON invalide (nombre"),
+        ("[" * 100_000 + "]" * 100_000, "JSON invalide (imbrication"),
+        (
+            # valid JSON, but the id is half a surrogate pair: no UTF-8 output can hold it
+            '{"candidates": [{"id": "\\ud800"}], "posts": [{"id": "p", "capacity": 1}]}',
+            "instance invalide: candidates[0]: id is not valid Unicode text",
+        ),
+    ],
+)
+def test_json_that_python_or_utf8_cannot_hold_exits_2_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    # Each crashed with a traceback and exit 1, which `check` uses for "violations found";
+    # the surrogate only at the end of the solve, when the input was hashed.
+    bad, good = tmp_path / "bad.json", tmp_path / "good.json"
+    bad.write_text(text, encoding="utf-8")
+    good.write_text('{"candidates": [], "posts": []}', encoding="utf-8")
+    assert main(["solve", str(bad), "--workers", "1"]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["check", str(bad), str(good)]) == 2
+    assert message in capsys.readouterr().err
+    if "instance" not in message:  # the same reading for a result
+        assert main(["check", str(good), str(bad)]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_an_instance_written_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     instance = _single_post_instance(tmp_path)
     instance.write_bytes(b"\xef\xbb\xbf" + instance.read_bytes())  # as Windows tools write

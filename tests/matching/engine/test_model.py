@@ -79,6 +79,20 @@ def _base() -> dict[str, Any]:
             "different partitions",
         ),
         (lambda d: d.update(wishes={}), "wishes: must be a list"),
+        # JSON's "\\ud800": half a surrogate pair, which no UTF-8 text can hold
+        (
+            lambda d: d["candidates"][1].update(id="d\ud800"),
+            "candidates[1]: id is not valid Unicode text (lone surrogate '\\ud800' at position 1)",
+        ),
+        (
+            lambda d: d["posts"][1].update(subdivision="\udc00Lyon"),
+            "posts[1]: subdivision is not valid Unicode text (lone surrogate '\\udc00' at "
+            "position 0)",
+        ),
+        (
+            lambda d: d["candidates"][0].update(partition="cardio\ud83d"),
+            "candidates[0]: partition is not valid Unicode text",
+        ),
     ],
 )
 def test_bad_instances_are_rejected_naming_the_entry(mutate: Any, message: str) -> None:

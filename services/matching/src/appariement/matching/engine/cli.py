@@ -147,6 +147,10 @@ def _read_json(path: Path) -> Any:
         raise UnusableInputError(f"{path}: pas en UTF-8 (octet {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise UnusableInputError(f"{path}: JSON invalide ({exc})") from None
+    except ValueError:  # Python reads integers of at most 4,300 digits
+        raise UnusableInputError(f"{path}: JSON invalide (nombre trop long)") from None
+    except RecursionError:
+        raise UnusableInputError(f"{path}: JSON invalide (imbrication trop profonde)") from None
 
 
 def _read_instance(path: Path) -> Instance:

@@ -86,6 +86,20 @@ def _id(entry: Mapping[str, Any], key: str, where: str) -> str:
     value = _field(entry, key, where)
     if not isinstance(value, str) or not value:
         raise InvalidInstance(f"{where}: {key} must be a non-empty string, got {value!r}")
+    return _unicode(value, key, where)
+
+
+def _unicode(value: str, key: str, where: str) -> str:
+    """`value` if it can be written in UTF-8. JSON lets "\\ud800" through, a lone half of a
+    surrogate pair that no UTF-8 text holds: the instance could not be hashed for the
+    report, nor the result written, after the whole solve."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInstance(
+            f"{where}: {key} is not valid Unicode text (lone surrogate "
+            f"{value[exc.start]!r} at position {exc.start}), got {value!r}"
+        ) from None
     return value
 
 
@@ -104,7 +118,7 @@ def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
     value = entry.get(key, "")
     if not isinstance(value, str):
         raise InvalidInstance(f"{where}: {key} must be a string, got {value!r}")
-    return value
+    return _unicode(value, key, where)
 
 
 def _entries(data: Mapping[str, Any], key: str) -> Sequence[Mapping[str, Any]]:
@@ -222,7 +236,12 @@ def _plain_instance(
     post_part = [e.get("partition", "") for e in post_entries]
     cand_sub = [e.get("subdivision", "") for e in cand_entries]
     cand_part = [e.get("partition", "") for e in cand_entries]
-    if not _only(chain(pids, cids, post_sub, post_part, cand_sub, cand_part), str):
+    texts = (pids, cids, post_sub, post_part, cand_sub, cand_part)
+    if not _only(chain(*texts), str):
+        return None
+    try:  # one encoding of all the text (~1 ms nationally): no lone surrogate (_unicode)
+        "".join(chain(*texts)).encode("utf-8")
+    except UnicodeEncodeError:
         return None
     if not _only(capacities, int):
         return None
