@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
+from math import inf
 
 import pytest
 
@@ -91,13 +92,21 @@ def test_a_result_must_account_for_every_candidate_and_only_for_them() -> None:
         ([], "must be an object, got list"),
         ({"assignments": {}}, "assignments: must be a list"),
         ({"assignments": ["a"]}, "assignments[0]: must be an object"),
-        ({"unassigned": [{"candidate": "c"}]}, "unassigned[0]: candidate and reason must be"),
+        (
+            {"assignments": [], "unassigned": [{"candidate": "c"}]},
+            "unassigned[0]: candidate and reason must be",
+        ),
         ({"assignments": [{"candidate": 1, "post": "p"}]}, "assignments[0]: candidate and post"),
         (
             {"assignments": [{"candidate": "a", "post": "p"}, {"candidate": "a", "post": "q"}]},
             "assignments[1]: candidate 'a' already listed in assignments[0]",
         ),
         ({"report": []}, "report: must be an object"),
+        # A RESULT.json always has both lists (even empty): an instance given by mistake
+        # would otherwise read as an empty result and flood the audit with "missing".
+        ({"posts": [], "candidates": [], "wishes": [], "rankings": []}, "assignments: missing"),
+        ({"unassigned": []}, "assignments: missing"),
+        ({"assignments": []}, "unassigned: missing"),
     ],
 )
 def test_a_result_document_is_read_strictly_naming_the_first_bad_entry(
@@ -106,6 +115,64 @@ def test_a_result_document_is_read_strictly_naming_the_first_bad_entry(
     # A candidate listed twice would otherwise keep one of its posts and pass the audit.
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         Result.from_dict(document)
+
+
+def test_an_empty_result_reads_back() -> None:
+    assert Result.from_dict(Result({}, {}).to_dict()) == Result({}, {}, {})
+
+
+def test_a_holder_the_post_did_not_rank_is_worse_than_every_candidate_it_ranked() -> None:
+    # p (1 place) ranks a and refuses b (rank 0); c has no ranking entry at all. Whichever
+    # of b or c holds p, p prefers a, who wants p: (a, p) blocks.
+    inst = Instance.from_dict(
+        instance({"p": 1}, {"a": {"p": 1}, "b": {"p": 1}, "c": {"p": 1}}, {"p": {"a": 1, "b": 0}})
+    )
+    for holder in ("b", "c"):
+        assert [(v.kind, v.candidate, v.post) for v in check(inst, {holder: "p"})] == [
+            ("unacceptable", holder, "p"),
+            ("blocking_pair", "a", "p"),
+        ], holder
+    # Two places: the ranked holder does not hide the unranked one from d, ranked last.
+    inst = Instance.from_dict(
+        instance({"p": 2}, {"a": {"p": 1}, "b": {"p": 1}, "d": {"p": 1}}, {"p": {"a": 1, "d": 9}})
+    )
+    assert [(v.kind, v.candidate) for v in check(inst, {"a": "p", "b": "p"})] == [
+        ("unacceptable", "b"),
+        ("blocking_pair", "d"),
+    ]
+
+
+# p (1 place) ranks a before b, both want it; z has no place; d gave p 0 hearts.
+REASONS = Instance.from_dict(
+    instance(
+        {"p": 1, "z": 0},
+        {"a": {"p": 2}, "b": {"p": 1}, "c": {"z": 1}, "d": {"p": 0}},
+        {"p": {"a": 1, "b": 2, "d": 1}, "z": {"c": 1}},
+    )
+)
+
+
+def test_an_unassigned_candidate_must_be_given_the_reason_the_instance_implies() -> None:
+    right = {"b": "outranked", "c": "no_place", "d": "no_acceptable_wish"}
+    assert check(REASONS, Result({"a": "p"}, right)) == []
+    # Each reason is valid but belongs to another candidate: an auditor must see all three.
+    rotated = {"b": "no_place", "c": "no_acceptable_wish", "d": "outranked"}
+    assert [(v.kind, v.candidate) for v in check(REASONS, Result({"a": "p"}, rotated))] == [
+        ("reason", "b"),
+        ("reason", "c"),
+        ("reason", "d"),
+    ]
+    (v,) = check(REASONS, Result({"a": "p"}, right | {"c": "outranked"}))
+    assert v.message == "candidate c is unassigned for 'outranked', expected 'no_place'"
+    document = {
+        "assignments": [{"candidate": "a", "post": "p"}],
+        "unassigned": [
+            {"candidate": c, "reason": r} for c, r in (right | {"b": "whatever"}).items()
+        ],
+    }
+    (v,) = check(REASONS, Result.from_dict(document))
+    assert (v.kind, v.candidate, v.post) == ("reason", "b", None)
+    assert v.message == "candidate b is unassigned for 'whatever', expected 'outranked'"
 
 
 def test_violation_messages_are_readable() -> None:
@@ -123,7 +190,7 @@ def _reference_check(inst: Instance, assignments: Mapping[str, str]) -> list[Vio
     """The checker's definition on the (candidate, post) dicts, entry by entry."""
     violations: list[Violation] = []
     holders: dict[str, int] = {}
-    worst: dict[str, int] = {}
+    worst: dict[str, float] = {}
     matched: dict[str, str] = {}
     for c, p in sorted(assignments.items()):
         if c not in inst.candidates or p not in inst.posts:
@@ -138,7 +205,8 @@ def _reference_check(inst: Instance, assignments: Mapping[str, str]) -> list[Vio
             )
         matched[c] = p
         holders[p] = holders.get(p, 0) + 1
-        worst[p] = max(worst.get(p, 0), inst.ranks.get((c, p), 0))
+        r = inst.ranks.get((c, p), 0)
+        worst[p] = max(worst.get(p, 0), r if r >= 1 else inf)  # unranked: worse than all
     for p, n in sorted(holders.items()):
         if n > inst.posts[p].capacity:
             message = f"post {p} holds {n} > {inst.posts[p].capacity}"

@@ -184,7 +184,11 @@ def test_check_reads_the_result_strictly(
     for document, exit_code, said in [
         ([], 2, "résultat invalide: must be an object"),
         ({"assignments": twice}, 2, "assignments[1]: candidate 'd1' already listed"),
-        ({"assignments": [{"candidate": "d1", "post": "p1"}]}, 1, "missing: candidate d2"),
+        (
+            {"assignments": [{"candidate": "d1", "post": "p1"}], "unassigned": []},
+            1,
+            "missing: candidate d2",
+        ),
     ]:
         result.write_text(json.dumps(document), encoding="utf-8")
         capsys.readouterr()

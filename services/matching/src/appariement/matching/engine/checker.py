@@ -2,8 +2,10 @@
 
 Linear in the size of the preference lists: one pass to count each post's holders and its
 worst-ranked holder, one pass over the wishes to find blocking pairs (on the instance's
-integer form, so that the pass runs column by column at C speed). The solver runs it on
-every result it returns; auditors run it on any RESULT.json.
+integer form, so that the pass runs column by column at C speed). Given a Result, it also
+checks that the result accounts for every candidate and gives each unassigned one the reason
+the instance implies (reasons.py). The solver runs it on every result it returns; auditors run
+it on any RESULT.json.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from operator import gt, lt, mul
 from typing import Literal
 
 from appariement.matching.engine.model import Instance
+from appariement.matching.engine.reasons import unassigned_reasons
 from appariement.matching.engine.result import Result
 
 ViolationKind = Literal[
-    "capacity", "unacceptable", "blocking_pair", "unknown_id", "duplicate", "missing"
+    "capacity", "unacceptable", "blocking_pair", "unknown_id", "duplicate", "missing", "reason"
 ]
 
 
@@ -55,12 +58,23 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
             Violation("unknown_id", f"unknown candidate {c!r} among the unassigned", c, None)
             for c in sorted(result.unassigned.keys() - v.candidate_code.keys())
         ]
+        # The reason is what the candidate is told: a wrong one is a false explanation.
+        expected = unassigned_reasons(instance, result.assignments)
+        violations += [
+            Violation(
+                "reason", f"candidate {c} is unassigned for {r!r}, expected {expected[c]!r}", c
+            )
+            for c, r in sorted(result.unassigned.items())
+            if c in expected and r != expected[c]
+        ]
     else:
         assignments = result
 
     n_posts = len(v.posts)
     holders = [0] * n_posts  # by post code
-    worst = [0] * n_posts  # worst rank among a post's holders
+    # Worst rank among a post's holders; one the post did not rank (rank 0 or none) is worse
+    # than every candidate it ranked, not better (0 would hide the pairs they block).
+    worst: list[float] = [0] * n_posts
     held_hearts = [0] * len(v.candidates)  # hearts a candidate gave the post they hold
     for c, p in sorted(assignments.items()):
         ci, pi = v.candidate_code.get(c), v.post_code.get(p)
@@ -78,7 +92,7 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
             )
         held_hearts[ci] = h
         holders[pi] += 1
-        worst[pi] = max(worst[pi], r)
+        worst[pi] = max(worst[pi], r if r >= 1 else inf)
     for pi in compress(range(n_posts), map(gt, holders, v.capacity)):
         p, n, cap = v.posts[pi], holders[pi], v.capacity[pi]
         violations.append(Violation("capacity", f"post {p} holds {n} > {cap}", None, p))

@@ -41,7 +41,9 @@ class Result:
     def from_dict(cls, data: Any) -> Result:
         """A Result from RESULT.json; ValueError naming the first entry that is not what
         `to_dict` writes, or that lists a candidate a second time (a dict would keep only
-        one of two posts, and an audit would pass a candidate assigned twice)."""
+        one of two posts, and an audit would pass a candidate assigned twice). Both lists
+        are required, as `to_dict` always writes them: any other document (an instance
+        given by mistake) is refused, not read as an empty result."""
         if not isinstance(data, Mapping):
             raise ValueError(f"must be an object, got {type(data).__name__}")
         report = data.get("report", {})
@@ -55,7 +57,9 @@ class Result:
 
 
 def _by_candidate(data: Mapping[str, Any], key: str, field: str) -> dict[str, str]:
-    entries = data.get(key, [])
+    if key not in data:
+        raise ValueError(f"{key}: missing")
+    entries = data[key]
     if not isinstance(entries, list):
         raise ValueError(f"{key}: must be a list")
     found: dict[str, str] = {}

@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from itertools import compress
-from operator import mul
 from typing import Any, Literal
 
 from appariement.matching.engine.budget import Budget
@@ -25,6 +23,7 @@ from appariement.matching.engine.objective import Objective, evaluate
 from appariement.matching.engine.optimal import solve_exact, solver_version
 from appariement.matching.engine.processes import run_in_processes
 from appariement.matching.engine.promotion import promoted_deferred_acceptance
+from appariement.matching.engine.reasons import unassigned_reasons
 from appariement.matching.engine.result import Result
 
 ENGINE_VERSION = "1.0.0"
@@ -227,33 +226,9 @@ def _assemble(
     assignments: dict[str, str] = {}
     for outcome in outcomes.values():
         assignments.update(outcome.assignments)
-    unassigned = _unassigned(instance, assignments)
+    unassigned = unassigned_reasons(instance, assignments)
     report = _report(instance, problems, outcomes, assignments, seed=seed, method=method)
     return Result(assignments, unassigned, report)
-
-
-def _unassigned(instance: Instance, assignments: dict[str, str]) -> dict[str, str]:
-    """Each unassigned candidate and why (result.UnassignedReason)."""
-    view = instance.view
-    acceptable = map(mul, view.wish_hearts, view.wish_rank)  # > 0: hearts ≥ 1 and rank ≥ 1
-    if 0 in view.capacity:  # rare: a post closed after the wishes
-        flags = list(acceptable)
-        has_place = map(view.capacity.__getitem__, view.wish_post)
-        with_acceptable = set(compress(view.wish_candidate, flags))
-        with_place = set(compress(view.wish_candidate, map(mul, flags, has_place)))
-    else:
-        with_acceptable = with_place = set(compress(view.wish_candidate, acceptable))
-    reasons = {}
-    for code, c in enumerate(view.candidates):
-        if c not in assignments:
-            reasons[c] = (
-                "outranked"
-                if code in with_place
-                else "no_place"
-                if code in with_acceptable
-                else "no_acceptable_wish"
-            )
-    return reasons
 
 
 def _report(
