@@ -212,6 +212,50 @@ def test_an_output_that_cannot_be_written_is_refused_before_solving(
     assert "--workers" in capsys.readouterr().err
 
 
+def test_an_output_that_is_a_directory_is_refused_before_reading_the_instance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was refused only after the whole solve ("Is a directory").
+    unread = tmp_path / "never-read.json"  # missing: reading it would be another error
+    assert main(["solve", str(unread), "-o", str(tmp_path)]) == 2
+    assert f"{tmp_path}: est un répertoire" in capsys.readouterr().err
+    assert main(["solve", str(unread), "-o", ""]) == 2
+    assert "attendu un chemin de fichier" in capsys.readouterr().err
+
+
+def test_output_dash_is_the_standard_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = _single_post_instance(tmp_path)
+    capsys.readouterr()
+    assert main(["solve", str(instance), "--workers", "1", "-o", "-"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["assignments"] == [{"candidate": "d1", "post": "p1"}]
+    assert not (tmp_path / "-").exists()
+    assert main(["generate", "--candidates", "5", "--posts", "3", "-o", "-"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["candidates"]) == 5
+
+
+def test_an_interrupted_write_leaves_the_previous_result_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written in place, a Ctrl-C or a full disk during the write left half a RESULT.json
+    # (and "aucun fichier écrit" said otherwise).
+    instance, result = _single_post_instance(tmp_path), tmp_path / "result.json"
+    result.write_text("previous run\n", encoding="utf-8")
+    write_text = Path.write_text
+
+    def half_then_interrupt(self: Path, data: str, **kw: Any) -> int:
+        write_text(self, data[: len(data) // 2], **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", half_then_interrupt)
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 130
+    assert "aucun fichier écrit" in capsys.readouterr().err
+    assert result.read_text(encoding="utf-8") == "previous run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json", "single.json"]
+
+
 def test_check_warns_when_the_result_was_computed_from_another_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -338,13 +382,10 @@ def test_two_runs_in_separate_processes_give_the_same_bytes(tmp_path: Path) -> N
     )
 
 
-def _solving(pid: int, workers: str) -> bool:
-    """The solve has read its instance and is searching: it has worker processes, or (one
-    worker) more CPU time than reading 3,000 candidates takes."""
-    if workers != "1":
-        return bool(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") > 2.0
+def _solving(pid: int) -> bool:
+    """The solve has read its instance and is searching: it has worker processes (the CLI
+    runs its searches in them, even with one worker)."""
+    return bool(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
 
 
 def _as_from_a_terminal() -> None:
@@ -362,18 +403,27 @@ def _group_gone(pgid: int) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("workers", "how"),
-    [("1", "Ctrl-C"), ("2", "Ctrl-C"), ("2", "kill")],
+    ("partitions", "workers", "limit", "how"),
+    [
+        ("60", "1", "2", "Ctrl-C"),
+        ("60", "2", "2", "Ctrl-C"),
+        ("60", "2", "2", "kill"),
+        # One partition with no limit, which may search for hours: it was solved in the
+        # command's own process, where a signal waits until CP-SAT returns.
+        ("1", "1", "0", "Ctrl-C"),
+        ("1", None, "0", "kill"),
+    ],
 )
 def test_ctrl_c_or_kill_stops_a_solve_at_once_and_writes_nothing(
-    tmp_path: Path, workers: str, how: str
+    tmp_path: Path, partitions: str, workers: str | None, limit: str, how: str
 ) -> None:
     # Before, CP-SAT took Ctrl-C as "stop this search" and the run went on and wrote a
     # result that its recorded limits do not reproduce; the worker processes kept going.
     instance, result = tmp_path / "i.json", tmp_path / "r.json"
-    argv = ["generate", "--candidates", "3000", "--posts", "1800", "--partitions", "60"]
+    argv = ["generate", "--candidates", "3000", "--posts", "1800", "--partitions", partitions]
     assert main([*argv, "--seed", "1", "-o", str(instance)]) == 0
-    solve = [str(SCRIPT), "solve", str(instance), "--workers", workers, "--work-limit", "2"]
+    solve = [str(SCRIPT), "solve", str(instance), "--work-limit", limit]
+    solve += [] if workers is None else ["--workers", workers]
     proc = subprocess.Popen(
         [*solve, "-o", str(result)],
         stderr=subprocess.PIPE,
@@ -383,7 +433,7 @@ def test_ctrl_c_or_kill_stops_a_solve_at_once_and_writes_nothing(
     )
     try:
         deadline = time.monotonic() + 60
-        while not _solving(proc.pid, workers):
+        while not _solving(proc.pid):
             assert proc.poll() is None, "the solve ended before it could be interrupted"
             assert time.monotonic() < deadline
             time.sleep(0.05)

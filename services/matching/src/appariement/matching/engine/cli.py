@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -81,7 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processus pour les partitions (défaut : un par cœur de la machine)",
     )
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="RESULT.json")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=_output,
+        default=None,
+        metavar="RESULT.json",
+        help="fichier du résultat (défaut, ou « - » : la sortie standard)",
+    )
     p.set_defaults(command=_solve)
 
     p = sub.add_parser("check", help="vérifier un résultat (capacités, acceptabilité, stabilité)")
@@ -99,9 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     ties = p.add_mutually_exclusive_group()
     ties.add_argument("--ties", dest="ties", action="store_true", default=True)
     ties.add_argument("--strict", dest="ties", action="store_false")
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="FILE")
+    p.add_argument("-o", "--output", type=_output, default=None, metavar="FILE")
     p.set_defaults(command=_generate)
     return parser
+
+
+def _output(text: str) -> Path | None:
+    """An output file; "-" is the standard output, as for most command-line tools."""
+    if not text:
+        raise argparse.ArgumentTypeError("attendu un chemin de fichier, reçu ''")
+    return None if text == "-" else Path(text)
 
 
 def _positive(text: str) -> int:
@@ -166,17 +181,32 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _writable(path: Path | None) -> None:
     """Fail before the work, not after it: a national solve takes minutes."""
-    if path is not None and not path.parent.is_dir():
+    if path is None:
+        return
+    if path.is_dir():
+        raise UnusableInputError(f"{path}: est un répertoire, attendu un fichier")
+    if not path.parent.is_dir():
         raise UnusableInputError(f"{path}: le répertoire {path.parent} n'existe pas")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UnusableInputError(f"{path}: pas le droit d'écrire dans {path.parent}")
 
 
 def _write_json(data: Any, path: Path | None, *, indent: int | None) -> None:
+    """Write `data`; a file appears whole or not at all (written aside, then renamed over
+    the target), so that an interrupt or a full disk never leaves half a RESULT.json that
+    a later `check` would read as a result."""
     text = json.dumps(data, ensure_ascii=False, indent=indent) + "\n"
     if path is None:
         sys.stdout.write(text)
         return
+    aside = path.with_name(f".{path.name}.{os.getpid()}.partiel")
     try:
-        path.write_text(text, encoding="utf-8")
+        try:
+            aside.write_text(text, encoding="utf-8")
+            os.replace(aside, path)
+        except BaseException:
+            aside.unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise UnusableInputError(f"{path}: {exc.strerror or exc}") from None
 
@@ -186,23 +216,27 @@ def _solve(args: argparse.Namespace) -> int:
     inst = _read_instance(args.instance)
     bar = ProgressLine(sys.stderr)
     started = time.perf_counter()
-    # `kill` or a supervisor's stop ends the run like a Ctrl-C, the worker processes too.
+    # `kill` or a supervisor's stop ends the run like a Ctrl-C, the worker processes too,
+    # until the result is written whole.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        res = solve(
-            inst,
-            seed=args.seed,
-            time_limit_s=args.time_limit,
-            work_limit=args.work_limit,
-            method=args.method,
-            workers=args.workers,
-            progress=bar.update,
-        )
+        try:
+            res = solve(
+                inst,
+                seed=args.seed,
+                time_limit_s=args.time_limit,
+                work_limit=args.work_limit,
+                method=args.method,
+                workers=args.workers,
+                progress=bar.update,
+                interruptible=True,  # a Ctrl-C stops even a lone unlimited search at once
+            )
+        finally:
+            bar.close()
+        elapsed = time.perf_counter() - started
+        _write_json(res.to_dict(), args.output, indent=2)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        bar.close()
-    elapsed = time.perf_counter() - started
-    _write_json(res.to_dict(), args.output, indent=2)
     print(_summary(res, elapsed), file=sys.stderr)
     for line in _unproven(res):
         print(line, file=sys.stderr)

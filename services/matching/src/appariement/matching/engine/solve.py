@@ -145,6 +145,7 @@ def _run_all(
     work_limit: float | None,
     workers: int,
     progress: Progress | None,
+    interruptible: bool = False,
 ) -> dict[str, PartitionOutcome]:
     run = partial(
         solve_partition,
@@ -156,7 +157,8 @@ def _run_all(
     order = sorted(problems, key=lambda p: (-len(p.pairs), p.partition))
     outcomes: dict[str, PartitionOutcome] = {}
     total = len(order)
-    if workers <= 1 or total <= 1 or method == "deferred_acceptance":
+    alone = workers <= 1 or total <= 1
+    if method == "deferred_acceptance" or total == 0 or (alone and not interruptible):
         # Deferred acceptance takes well under a second for a national instance: worker
         # processes would cost more (start-up, sending the partitions) than they save.
         for pb in order:
@@ -180,6 +182,7 @@ def solve(
     workers: int | None = None,
     progress: Progress | None = None,
     work_limit: float | None = None,
+    interruptible: bool = False,
 ) -> Result:
     """Match `instance`. `method="optimal"`: among all weakly stable matchings, the most
     assigned, then most perfect couples, most hearts, fewest rank points (DESIGN §4);
@@ -190,7 +193,12 @@ def solve(
     same result. A wall-clock limit is the exception: where it stops a search depends on
     the machine's speed and load, so a partition it stopped may differ between runs. With
     neither limit a national round may not end (its largest partitions are never proven):
-    callers that run rounds pass one, e.g. `budget.DEFAULT_WORK` as the CLI does."""
+    callers that run rounds pass one, e.g. `budget.DEFAULT_WORK` as the CLI does.
+
+    `interruptible=True` runs the optimal searches in worker processes even for one
+    partition or one worker: a CP-SAT search running in this process sees a Ctrl-C or a
+    SIGTERM only when it returns, which with no limit may be never. A caller that must be
+    able to stop a run (the CLI, a service) passes it; tests on tiny instances need not."""
     if method not in ("optimal", "deferred_acceptance"):
         raise ValueError(f"unknown method {method!r} (optimal | deferred_acceptance)")
     started = time.perf_counter()
@@ -203,6 +211,7 @@ def solve(
         work_limit=work_limit,
         workers=workers if workers is not None else (os.cpu_count() or 1),
         progress=progress,
+        interruptible=interruptible,
     )
     with paused_gc():  # assembling and checking build many acyclic objects (see paused_gc)
         result = _assemble(instance, problems, outcomes, seed=seed, method=method)
