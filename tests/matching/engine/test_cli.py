@@ -300,8 +300,9 @@ def test_unreadable_files_and_bad_arguments_exit_2(
     garbage.write_bytes('{"posts": "é"}'.encode("latin-1"))
     assert main(["solve", str(garbage)]) == 2
     assert "pas en UTF-8" in capsys.readouterr().err
-    argv = ["generate", "--candidates", "5", "--posts", "5", "--wishes-per-candidate", "9-3"]
-    assert main(argv) == 2
+    argv = ["generate", "--candidates", "5", "--posts", "5", "--wishes-per-candidate"]
+    assert main([*argv, "9-3"]) == 2
+    assert main([*argv, "3-"]) == 2  # a typo: it was read as 3-3
     assert main(["solve"]) == 2
 
 

@@ -140,3 +140,28 @@ def test_popular_posts_get_more_hearts_and_local_candidates_rank_first(
 def test_rejects_fewer_candidates_or_posts_than_partitions() -> None:
     with pytest.raises(ValueError, match="partition"):
         generate(candidates=3, posts=10, partitions=5)
+
+
+def test_rejects_places_that_capacities_1_to_4_cannot_make() -> None:
+    # --places 0 gave 5 places for 5 posts, silently.
+    for places in (0, 4, 21):
+        with pytest.raises(ValueError, match="places must be between 5 and 20"):
+            generate(candidates=10, posts=5, partitions=1, places=places)
+    assert (
+        sum(
+            p["capacity"]
+            for p in generate(candidates=10, posts=5, partitions=1, places=20)["posts"]
+        )
+        == 20
+    )
+
+
+@pytest.mark.parametrize("partitions", [2, 5, 10])
+def test_general_medicine_in_ile_de_france_is_the_largest_partition_even_among_few(
+    partitions: int,
+) -> None:
+    # With under a dozen partitions another one drew more candidates (259 against 100 of
+    # 1,200 with 10 partitions).
+    d = generate(candidates=1_200, posts=700, partitions=partitions, seed=0)
+    sizes = Counter(c["partition"] for c in d["candidates"])
+    assert max(sizes.values()) == sizes["Médecine générale/Île-de-France"]

@@ -187,6 +187,13 @@ def test_report_layout_and_warnings() -> None:
     assert json.loads(json.dumps(res.to_dict())) == res.to_dict()  # JSON-able
 
 
+def test_a_partition_where_nobody_can_be_placed_is_proven_with_no_gap() -> None:
+    # Its report said gap null where every other proven partition says 0.
+    d = instance({"p": 1}, {"a": {"p": 0}, "b": {"p": 2}}, {"p": {"a": 1, "b": 0}})
+    part = solve(Instance.from_dict(d), workers=1).report["partitions"][0]
+    assert (part["proven_optimal"], part["gap"], part["open_level"]) == (True, 0.0, None)
+
+
 @pytest.mark.parametrize("method", ["optimal", "deferred_acceptance"])
 def test_an_unassigned_candidate_is_told_whether_a_place_was_lost_or_there_was_none(
     method: Any,

@@ -141,9 +141,9 @@ def _limit(text: str) -> float | None:
 
 
 def _wish_range(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
+    low, dash, high = text.partition("-")
     try:
-        bounds = (int(low), int(high or low))
+        bounds = (int(low), int(high if dash else low))  # "3" is 3-3; "3-" is a typo
     except ValueError:
         raise argparse.ArgumentTypeError(f"attendu A-B (ex. 10-30), reçu {text!r}") from None
     if not 1 <= bounds[0] <= bounds[1]:

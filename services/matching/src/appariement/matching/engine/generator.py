@@ -101,11 +101,16 @@ def generate(
         raise ValueError("need at least one candidate and one post per partition")
     if not 1 <= low <= high:
         raise ValueError("wishes_per_candidate must be (A, B) with 1 <= A <= B")
+    if places is not None and not posts <= places <= 4 * posts:
+        raise ValueError(f"places must be between {posts} and {4 * posts} (capacities 1–4)")
     rng = random.Random(seed)
     names = _partition_names(partitions, rng)
     weights = [rng.lognormvariate(0.0, 1.0) for _ in range(partitions)]
     if partitions > 1:
-        weights[0] = sum(weights[1:]) * LARGEST_SHARE / (1 - LARGEST_SHARE)
+        # A twelfth of the candidates nationally; with only a few partitions, at least as
+        # many as any other (the first partition is the largest, as in a real campaign).
+        share = sum(weights[1:]) * LARGEST_SHARE / (1 - LARGEST_SHARE)
+        weights[0] = max(share, *weights[1:])
     cand_counts = _apportion(candidates, weights)
     post_counts = _apportion(posts, [float(c) for c in cand_counts])
     target_places = round(candidates * PLACES_PER_CANDIDATE) if places is None else places

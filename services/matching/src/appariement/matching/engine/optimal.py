@@ -308,8 +308,8 @@ def pruned(problem: Problem, *, seed: int | None = None) -> tuple[Problem, list[
 
 def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget) -> ExactOutcome:
     n = len(problem.pairs)
-    if n == 0:
-        return ExactOutcome(warm, True, None)
+    if n == 0:  # nobody can be placed: proven, with no gap (as any proven partition)
+        return ExactOutcome(warm, True, 0.0)
     model, x = build_model(problem)
     current = np.zeros(n)
     for k in warm:
