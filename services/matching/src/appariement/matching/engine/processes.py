@@ -7,19 +7,37 @@ time in ten after a Ctrl-C here, the executor likewise). Here the main thread ha
 worker one partition at a time over the worker's own pipe, and on any exception terminates
 and joins the workers: there is nothing else to wait for.
 
-Workers start with Ctrl-C blocked, then ignore it: a terminal sends it to every process of
-the run, and the parent alone decides what it means.
+Workers start with Ctrl-C and SIGTERM blocked, then ignore Ctrl-C (a terminal sends it to
+every process of the run, and the parent alone decides what it means) and take SIGTERM's
+default action, so that terminate() ends them. Until then a worker runs the parent's
+handlers: a worker stopped while it was still starting raised KeyboardInterrupt inside one
+of the hooks Python calls after a fork, where an exception is printed and ignored, then
+waited for tasks for ever while the parent waited for it to end.
+
+The parent could lose a signal in the same way, about 1 time in 20 when it came while
+workers were starting: its handler then ran inside a hook around the fork and the run went
+on. While the run lasts, every Python handler of those two signals also notes the signal,
+and the parent, which waits for its workers POLL_S at a time, raises KeyboardInterrupt
+itself when a noted signal left it still running. On the way out it closes the pipes before
+it joins the workers, and kills one that terminate() did not end within STOP_S: a run never
+waits on a worker that will not stop. A worker closes its copy of the parent's end of its
+pipe, so that it ends when the parent dies, even killed (it waited on that pipe for ever).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
+POLL_S = 0.2  # longest delay before the parent acts on a signal whose exception was lost
+STOP_S = 5.0  # for a terminated worker to end before it is killed
+STOPPING = (signal.SIGINT, signal.SIGTERM)
 Task = TypeVar("Task")
 Outcome = TypeVar("Outcome")
 _END = object()
@@ -31,18 +49,25 @@ def run_in_processes(
     """`run(task)` for every task in up to `workers` processes, tasks handed out in order,
     outcomes yielded as they come. A task that raises stops the run with a RuntimeError
     carrying its traceback."""
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    with _noting_signals() as noted:
+        yield from _run(run, tasks, workers, noted)
+
+
+def _run(
+    run: Callable[[Task], Outcome], tasks: Sequence[Task], workers: int, noted: list[int]
+) -> Iterator[Outcome]:
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # inherited (module doc)
     processes: list[multiprocessing.Process] = []
     idle: list[Connection] = []
     busy: list[Connection] = []
     try:
         for _ in range(min(workers, len(tasks))):
             parent, child = multiprocessing.Pipe()
-            process = multiprocessing.Process(target=_serve, args=(child, run), daemon=True)
+            idle.append(parent)
+            process = multiprocessing.Process(target=_serve, args=(child, parent, run), daemon=True)
+            processes.append(process)  # before start: an interrupt there must stop it too
             process.start()
             child.close()
-            processes.append(process)
-            idle.append(parent)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a Ctrl-C since is raised here
         pending = iter(tasks)
         while True:
@@ -55,7 +80,9 @@ def run_in_processes(
                 busy.append(connection)
             if not busy:
                 return
-            for ready in wait(busy):
+            if noted:  # a handler ran and its KeyboardInterrupt was lost (module doc)
+                raise KeyboardInterrupt
+            for ready in wait(busy, timeout=POLL_S):  # a signal is handled between waits
                 connection = busy.pop(busy.index(ready))  # type: ignore[arg-type]
                 try:
                     done, value = connection.recv()
@@ -67,19 +94,52 @@ def run_in_processes(
                 yield value
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        for process in processes:  # busy ones are stopped, idle ones wait for no more tasks
-            process.terminate()
-        for process in processes:
-            process.join()
-        for connection in idle + busy:
+        for connection in idle + busy:  # an idle worker reads the end of its pipe and ends
             connection.close()
+        started = [process for process in processes if process.pid is not None]
+        for process in started:  # a busy one is stopped
+            process.terminate()
+        for process in started:
+            process.join(STOP_S)
+            if process.exitcode is None:
+                process.kill()
+                process.join()
 
 
-def _serve(connection: Connection, run: Callable[[Task], Outcome]) -> None:
+@contextmanager
+def _noting_signals() -> Iterator[list[int]]:
+    """The signals of STOPPING received meanwhile, noted by wrapping their Python handlers
+    (the main thread alone may set handlers; elsewhere nothing is noted)."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOPPING}
+    for signum, handler in previous.items():
+        if callable(handler):
+            signal.signal(signum, _noting(handler, noted))
+    try:
+        yield noted
+    finally:
+        for signum, handler in previous.items():
+            if callable(handler):
+                signal.signal(signum, handler)
+
+
+def _noting(handler: Callable[[int, Any], Any], noted: list[int]) -> Callable[[int, Any], Any]:
+    def note_then_handle(signum: int, frame: Any) -> Any:
+        noted.append(signum)
+        return handler(signum, frame)
+
+    return note_then_handle
+
+
+def _serve(connection: Connection, parent: Connection, run: Callable[[Task], Outcome]) -> None:
+    parent.close()  # else the pipe never reads as closed here when the parent is gone
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # terminate() must end a worker, whatever handler the parent had set
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)
     while True:
         try:
             task = connection.recv()
@@ -89,4 +149,7 @@ def _serve(connection: Connection, run: Callable[[Task], Outcome]) -> None:
             reply: tuple[bool, object] = (True, run(task))
         except Exception:
             reply = (False, traceback.format_exc())
-        connection.send(reply)
+        try:
+            connection.send(reply)
+        except OSError:  # the parent closed the pipe: the run is over
+            return
