@@ -236,6 +236,17 @@ def test_output_dash_is_the_standard_output(
     assert len(json.loads(capsys.readouterr().out)["candidates"]) == 5
 
 
+def test_an_output_through_a_link_is_written_through_not_replaced(tmp_path: Path) -> None:
+    # Renamed over, `-o /dev/stdout` would have replaced the link itself.
+    instance, target = _single_post_instance(tmp_path), tmp_path / "target.json"
+    target.write_text("", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(link)]) == 0
+    assert link.is_symlink()
+    assert _read(target)["assignments"] == [{"candidate": "d1", "post": "p1"}]
+
+
 def test_an_interrupted_write_leaves_the_previous_result_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -200,12 +200,16 @@ def _write_json(data: Any, path: Path | None, *, indent: int | None) -> None:
         sys.stdout.write(text)
         return
     aside = path.with_name(f".{path.name}.{os.getpid()}.partiel")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        aside = path  # /dev/stdout, a pipe, a link: written through, never replaced
     try:
         try:
             aside.write_text(text, encoding="utf-8")
-            os.replace(aside, path)
+            if aside != path:
+                os.replace(aside, path)
         except BaseException:
-            aside.unlink(missing_ok=True)
+            if aside != path:
+                aside.unlink(missing_ok=True)
             raise
     except OSError as exc:
         raise UnusableInputError(f"{path}: {exc.strerror or exc}") from None
