@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -47,6 +48,17 @@ def test_a_failing_task_stops_the_run_with_its_traceback_and_no_worker_left() ->
 def test_a_worker_that_dies_stops_the_run_with_no_worker_left() -> None:
     with pytest.raises(RuntimeError, match="a worker process died"):
         list(run_in_processes(_three_dies, list(range(8)), 2))
+    assert multiprocessing.active_children() == []
+
+
+def test_a_run_from_another_thread_than_the_main_one_works() -> None:
+    # A service solves from a worker thread, where Python lets no one set signal handlers:
+    # the run must neither fail on them nor leave a worker behind.
+    got: list[int] = []
+    thread = threading.Thread(target=lambda: got.extend(run_in_processes(_square, [1, 2, 3], 2)))
+    thread.start()
+    thread.join(timeout=30)
+    assert sorted(got) == [1, 4, 9]
     assert multiprocessing.active_children() == []
 
 
