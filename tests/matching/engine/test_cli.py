@@ -155,12 +155,17 @@ def _single_post_instance(tmp_path: Path) -> Path:
     return path
 
 
+def _solved_single_post(tmp_path: Path) -> tuple[Path, Path]:
+    """The single-post instance and the RESULT.json `solve` wrote for it."""
+    instance, result = _single_post_instance(tmp_path), tmp_path / "result.json"
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 0
+    return instance, result
+
+
 def test_check_exits_1_and_names_the_blocking_pair(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    instance = _single_post_instance(tmp_path)
-    result = tmp_path / "result.json"
-    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 0
+    instance, result = _solved_single_post(tmp_path)
     r = _read(result)
     assert r["assignments"] == [{"candidate": "d1", "post": "p1"}]
     # p1 ranks d1 first, so giving the place to d2 is unstable.
@@ -270,9 +275,7 @@ def test_an_interrupted_write_leaves_the_previous_result_whole(
 def test_check_warns_when_the_result_was_computed_from_another_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    instance = _single_post_instance(tmp_path)
-    result = tmp_path / "result.json"
-    assert main(["solve", str(instance), "--workers", "1", "-o", str(result)]) == 0
+    instance, result = _solved_single_post(tmp_path)
     capsys.readouterr()
     assert main(["check", str(instance), str(result)]) == 0
     assert "autre instance" not in capsys.readouterr().err
