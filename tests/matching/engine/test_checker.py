@@ -89,24 +89,29 @@ def test_a_result_must_account_for_every_candidate_and_only_for_them() -> None:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ([], "must be an object, got list"),
-        ({"assignments": {}}, "assignments: must be a list"),
-        ({"assignments": ["a"]}, "assignments[0]: must be an object"),
+        ([], "doit être un objet, reçu une liste"),
+        ({"assignments": {}}, "assignments: doit être une liste"),
+        ({"assignments": ["a"]}, "assignments[0]: doit être un objet, reçu 'a'"),
         (
             {"assignments": [], "unassigned": [{"candidate": "c"}]},
-            "unassigned[0]: candidate and reason must be",
+            "unassigned[0]: candidate et reason doivent être des chaînes",
         ),
-        ({"assignments": [{"candidate": 1, "post": "p"}]}, "assignments[0]: candidate and post"),
+        ({"assignments": [{"candidate": 1, "post": "p"}]}, "assignments[0]: candidate et post"),
         (
             {"assignments": [{"candidate": "a", "post": "p"}, {"candidate": "a", "post": "q"}]},
-            "assignments[1]: candidate 'a' already listed in assignments[0]",
+            "assignments[1]: le candidat 'a' figure déjà dans assignments[0]",
         ),
-        ({"report": []}, "report: must be an object"),
+        ({"report": []}, "report: doit être un objet"),
+        ("résultat", "doit être un objet, reçu une chaîne"),
+        (None, "doit être un objet, reçu null"),
         # A RESULT.json always has both lists (even empty): an instance given by mistake
         # would otherwise read as an empty result and flood the audit with "missing".
-        ({"posts": [], "candidates": [], "wishes": [], "rankings": []}, "assignments: missing"),
-        ({"unassigned": []}, "assignments: missing"),
-        ({"assignments": []}, "unassigned: missing"),
+        (
+            {"posts": [], "candidates": [], "wishes": [], "rankings": []},
+            "assignments: champ manquant",
+        ),
+        ({"unassigned": []}, "assignments: champ manquant"),
+        ({"assignments": []}, "unassigned: champ manquant"),
     ],
 )
 def test_a_result_document_is_read_strictly_naming_the_first_bad_entry(
@@ -163,7 +168,7 @@ def test_an_unassigned_candidate_must_be_given_the_reason_the_instance_implies()
         ("reason", "d"),
     ]
     (v,) = check(REASONS, Result({"a": "p"}, right | {"c": "outranked"}))
-    assert v.message == "candidate c is unassigned for 'outranked', expected 'no_place'"
+    assert v.message == "le candidat c est non affecté pour 'outranked', attendu 'no_place'"
     document = {
         "assignments": [{"candidate": "a", "post": "p"}],
         "unassigned": [
@@ -172,12 +177,12 @@ def test_an_unassigned_candidate_must_be_given_the_reason_the_instance_implies()
     }
     (v,) = check(REASONS, Result.from_dict(document))
     assert (v.kind, v.candidate, v.post) == ("reason", "b", None)
-    assert v.message == "candidate b is unassigned for 'whatever', expected 'outranked'"
+    assert v.message == "le candidat b est non affecté pour 'whatever', attendu 'outranked'"
 
 
 def test_violation_messages_are_readable() -> None:
     (v,) = check(INST, {"b": "p", "a": "q"})
-    assert v.message == "(a, p) blocks: p prefers them to one of its holders"
+    assert v.message == "(a, p) est bloquante : p préfère a à l'un de ses affectés"
     assert v.to_dict() == {
         "kind": "blocking_pair",
         "message": v.message,
@@ -196,12 +201,12 @@ def _reference_check(inst: Instance, assignments: Mapping[str, str]) -> list[Vio
         if c not in inst.candidates or p not in inst.posts:
             unknown = c if c not in inst.candidates else p
             violations.append(
-                Violation("unknown_id", f"unknown id {unknown!r} in ({c}, {p})", c, p)
+                Violation("unknown_id", f"identifiant inconnu {unknown!r} dans ({c}, {p})", c, p)
             )
             continue
         if not inst.acceptable(c, p):
             violations.append(
-                Violation("unacceptable", f"{c} -> {p} is not an acceptable pair", c, p)
+                Violation("unacceptable", f"{c} -> {p} n'est pas une paire acceptable", c, p)
             )
         matched[c] = p
         holders[p] = holders.get(p, 0) + 1
@@ -209,7 +214,11 @@ def _reference_check(inst: Instance, assignments: Mapping[str, str]) -> list[Vio
         worst[p] = max(worst.get(p, 0), r if r >= 1 else inf)  # unranked: worse than all
     for p, n in sorted(holders.items()):
         if n > inst.posts[p].capacity:
-            message = f"post {p} holds {n} > {inst.posts[p].capacity}"
+            cap = inst.posts[p].capacity
+            message = (
+                f"le poste {p} accueille {n} candidat{'s' * (n > 1)} "
+                f"pour {cap} place{'s' * (cap > 1)}"
+            )
             violations.append(Violation("capacity", message, None, p))
     blocking = []
     for (c, p), h in sorted(inst.hearts.items()):
@@ -217,8 +226,9 @@ def _reference_check(inst: Instance, assignments: Mapping[str, str]) -> list[Vio
         r = inst.ranks.get((c, p), 0)
         free = holders.get(p, 0) < inst.posts[p].capacity
         if h > held and r >= 1 and (free or (holders.get(p, 0) > 0 and r < worst[p])):
-            why = "has a free place" if free else "prefers them to one of its holders"
-            blocking.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
+            why = "a une place libre" if free else f"préfère {c} à l'un de ses affectés"
+            message = f"({c}, {p}) est bloquante : {p} {why}"
+            blocking.append(Violation("blocking_pair", message, c, p))
     return violations + blocking
 
 

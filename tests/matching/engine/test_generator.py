@@ -138,14 +138,16 @@ def test_popular_posts_get_more_hearts_and_local_candidates_rank_first(
 
 
 def test_rejects_fewer_candidates_or_posts_than_partitions() -> None:
-    with pytest.raises(ValueError, match="partition"):
+    with pytest.raises(ValueError, match="un candidat et un poste par partition"):
         generate(candidates=3, posts=10, partitions=5)
 
 
 def test_rejects_places_that_capacities_1_to_4_cannot_make() -> None:
     # --places 0 gave 5 places for 5 posts, silently.
     for places in (0, 4, 21):
-        with pytest.raises(ValueError, match="places must be between 5 and 20"):
+        with pytest.raises(
+            ValueError, match=r"^places doit être entre 5 et 20 \(capacités de 1 à 4"
+        ):
             generate(candidates=10, posts=5, partitions=1, places=places)
     assert (
         sum(

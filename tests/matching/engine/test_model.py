@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import pickle
 from enum import IntEnum
 from typing import Any
 
@@ -26,81 +27,162 @@ def _base() -> dict[str, Any]:
     )
 
 
+def grouped(text: str) -> str:
+    """`text` with each "_" between digits written as French groups them: a narrow no-break
+    space (U+202F)."""
+    return text.replace("_", "\u202f")
+
+
 @pytest.mark.parametrize(
-    ("mutate", "message"),
+    ("mutate", "field", "message"),
     [
         (
             lambda d: d["wishes"].append({"candidate": "d1", "post": "p9", "hearts": 1}),
-            "wishes[3]: unknown post 'p9'",
+            "wishes[3].post",
+            "wishes[3].post: poste inconnu 'p9'",
         ),
         (
             lambda d: d["rankings"].append({"post": "p1", "candidate": "dX", "rank": 1}),
-            "rankings[3]: unknown candidate 'dX'",
+            "rankings[3].candidate",
+            "rankings[3].candidate: candidat inconnu 'dX'",
         ),
         (
             lambda d: d["wishes"].append({"candidate": "d1", "post": "p1", "hearts": 2}),
-            "wishes[3]: duplicate wishes entry for ('d1', 'p1')",
+            "wishes[3]",
+            "wishes[3]: vœu en double pour ('d1', 'p1')",
         ),
         (
             lambda d: d["rankings"].append({"post": "p1", "candidate": "d1", "rank": 4}),
-            "rankings[3]: duplicate rankings entry for ('d1', 'p1')",
+            "rankings[3]",
+            "rankings[3]: classement en double pour ('d1', 'p1')",
         ),
-        (lambda d: d["wishes"][1].update(hearts=-1), "wishes[1]: hearts must be ≥ 0, got -1"),
-        (lambda d: d["rankings"][0].update(rank=-2), "rankings[0]: rank must be ≥ 0, got -2"),
-        (lambda d: d["posts"][1].update(capacity=-1), "posts[1]: capacity must be ≥ 0, got -1"),
+        (
+            lambda d: d["wishes"][1].update(hearts=-1),
+            "wishes[1].hearts",
+            "wishes[1].hearts: doit être ≥ 0, reçu -1",
+        ),
+        (
+            lambda d: d["rankings"][0].update(rank=-2),
+            "rankings[0].rank",
+            "rankings[0].rank: doit être ≥ 0, reçu -2",
+        ),
+        (
+            lambda d: d["posts"][1].update(capacity=-1),
+            "posts[1].capacity",
+            "posts[1].capacity: doit être ≥ 0, reçu -1",
+        ),
         (
             lambda d: d["wishes"][2].update(hearts=10**19),
-            "wishes[2]: hearts must be ≤ 1,000,000, got 10,000,000,000,000,000,000",
+            "wishes[2].hearts",
+            grouped("wishes[2].hearts: doit être ≤ 1_000_000, reçu 10_000_000_000_000_000_000"),
         ),
         (
             lambda d: d["rankings"][1].update(rank=1_000_001),
-            "rankings[1]: rank must be ≤ 1,000,000, got 1,000,001",
+            "rankings[1].rank",
+            grouped("rankings[1].rank: doit être ≤ 1_000_000, reçu 1_000_001"),
         ),
         (
             lambda d: d["posts"][0].update(capacity=2**63),
-            "posts[0]: capacity must be ≤ 1,000,000, got 9,223,372,036,854,775,808",
+            "posts[0].capacity",
+            grouped("posts[0].capacity: doit être ≤ 1_000_000, reçu 9_223_372_036_854_775_808"),
         ),
-        (lambda d: d["posts"][0].update(capacity="2"), "posts[0]: capacity must be an integer"),
-        (lambda d: d["wishes"][0].update(hearts=True), "wishes[0]: hearts must be an integer"),
+        (
+            lambda d: d["posts"][0].update(capacity="2"),
+            "posts[0].capacity",
+            "posts[0].capacity: doit être un entier, reçu '2'",
+        ),
+        (
+            lambda d: d["wishes"][0].update(hearts=True),
+            "wishes[0].hearts",
+            "wishes[0].hearts: doit être un entier, reçu True",
+        ),
         (
             lambda d: d["wishes"][0].update(candidate=1),
-            "wishes[0]: candidate must be a non-empty string, got 1",
+            "wishes[0].candidate",
+            "wishes[0].candidate: doit être une chaîne non vide, reçu 1",
         ),
         (
             lambda d: d["rankings"][1].update(post=["p1"]),  # unhashable: no lookup finds it
-            "rankings[1]: post must be a non-empty string, got ['p1']",
+            "rankings[1].post",
+            "rankings[1].post: doit être une chaîne non vide, reçu ['p1']",
         ),
-        (lambda d: d["posts"].append({"id": "p1", "capacity": 1}), "posts[2]: duplicate post id"),
-        (lambda d: d["candidates"].append({"id": "d2"}), "candidates[2]: duplicate candidate id"),
-        (lambda d: d["candidates"][1].pop("id"), "candidates[1]: missing field 'id'"),
+        (
+            lambda d: d["posts"][0].update(subdivision=7),
+            "posts[0].subdivision",
+            "posts[0].subdivision: doit être une chaîne, reçu 7",
+        ),
+        (
+            lambda d: d["posts"].append({"id": "p1", "capacity": 1}),
+            "posts[2].id",
+            "posts[2].id: identifiant en double 'p1'",
+        ),
+        (
+            lambda d: d["candidates"].append({"id": "d2"}),
+            "candidates[2].id",
+            "candidates[2].id: identifiant en double 'd2'",
+        ),
+        (
+            lambda d: d["candidates"][1].pop("id"),
+            "candidates[1].id",
+            "candidates[1].id: champ manquant",
+        ),
         (
             lambda d: d["posts"][0].update(partition="cardio"),
-            "wishes[0]: candidate 'd1' (partition '') and post 'p1' (partition 'cardio') are in "
-            "different partitions",
+            "wishes[0]",
+            "wishes[0]: le candidat 'd1' (partition '') et le poste 'p1' (partition 'cardio') "
+            "sont dans des partitions différentes",
         ),
-        (lambda d: d.update(wishes={}), "wishes: must be a list"),
+        (lambda d: d.update(wishes={}), "wishes", "wishes: doit être une liste"),
+        (
+            lambda d: d["rankings"].insert(1, "p1"),
+            "rankings[1]",
+            "rankings[1]: doit être un objet, reçu 'p1'",
+        ),
         # JSON's "\\ud800": half a surrogate pair, which no UTF-8 text can hold
         (
             lambda d: d["candidates"][1].update(id="d\ud800"),
-            "candidates[1]: id is not valid Unicode text (lone surrogate '\\ud800' at position 1)",
+            "candidates[1].id",
+            "candidates[1].id: texte Unicode invalide (demi-paire de substitution '\\ud800' en "
+            "position 1), reçu 'd\\ud800'",
         ),
         (
             lambda d: d["posts"][1].update(subdivision="\udc00Lyon"),
-            "posts[1]: subdivision is not valid Unicode text (lone surrogate '\\udc00' at "
-            "position 0)",
+            "posts[1].subdivision",
+            "posts[1].subdivision: texte Unicode invalide (demi-paire de substitution "
+            "'\\udc00' en position 0)",
         ),
         (
             lambda d: d["candidates"][0].update(partition="cardio\ud83d"),
-            "candidates[0]: partition is not valid Unicode text",
+            "candidates[0].partition",
+            "candidates[0].partition: texte Unicode invalide",
         ),
     ],
 )
-def test_bad_instances_are_rejected_naming_the_entry(mutate: Any, message: str) -> None:
+def test_bad_instances_are_rejected_naming_the_entry(mutate: Any, field: str, message: str) -> None:
     d = _base()
     mutate(d)
     with pytest.raises(InvalidInstance) as raised:
         Instance.from_dict(d)
     assert str(raised.value).startswith(message)
+    assert raised.value.field == field
+    assert str(raised.value) == f"{field}: {raised.value.reason}"
+    # The entry-by-entry path (list subclasses skip the bulk one) names the same.
+    with pytest.raises(InvalidInstance) as again:
+        Instance.from_dict({k: _ListSubclass(v) if type(v) is list else v for k, v in d.items()})
+    assert (again.value.field, again.value.reason) == (field, raised.value.reason)
+
+
+def test_a_document_that_is_not_an_object_is_the_instance_at_fault() -> None:
+    with pytest.raises(InvalidInstance) as raised:
+        Instance.from_dict([])  # type: ignore[arg-type]
+    assert (raised.value.field, str(raised.value)) == ("instance", "instance: doit être un objet")
+
+
+def test_an_invalid_instance_survives_pickling_with_its_field_and_reason() -> None:
+    # A service may validate in a worker process and answer from the parent.
+    exc = pickle.loads(pickle.dumps(InvalidInstance("wishes[3].post", "poste inconnu 'p9'")))
+    assert (exc.field, exc.reason) == ("wishes[3].post", "poste inconnu 'p9'")
+    assert str(exc) == "wishes[3].post: poste inconnu 'p9'"
 
 
 def test_a_valid_instance_keeps_every_wish_and_ranking_including_zeros() -> None:
@@ -153,9 +235,25 @@ def test_partitions_are_split_sorted_and_carry_warnings() -> None:
     ]
     # (a, p) is not a perfect couple: a gave r (refused) 3 hearts, more than p's 1.
     assert [pr.perfect for pr in default.pairs] == [False, True]
-    assert default.warnings == ("post r: all 1 applicants refused",)
+    assert default.warnings == ("poste r : son unique candidat a été refusé",)
     assert neuro.candidates == ("y", "z")
-    assert neuro.warnings == ("candidate y: no acceptable wish",)
+    assert neuro.warnings == ("candidat y : aucun vœu acceptable",)
+
+
+def test_warnings_count_one_applicant_in_the_singular_and_more_in_the_plural() -> None:
+    # r refuses its 2 applicants, s its only one; z (no place) ranked both a and b, y only c.
+    d = instance(
+        {"r": 1, "s": 1, "z": 0, "y": 0},
+        {"a": {"r": 1, "z": 1}, "b": {"r": 1, "z": 1}, "c": {"s": 1, "y": 1}},
+        {"r": {"a": 0}, "z": {"a": 1, "b": 2}, "y": {"c": 1}},
+    )
+    (problem,) = Instance.from_dict(d).problems()
+    assert problem.warnings == (
+        "poste r : ses 2 candidats ont tous été refusés",
+        "poste s : son unique candidat a été refusé",
+        "poste y : aucune place pour son unique candidat acceptable",
+        "poste z : aucune place pour ses 2 candidats acceptables",
+    )
 
 
 # Ids that JSON must escape (quotes, backslashes, control characters, non-ASCII, surrogate
@@ -225,7 +323,13 @@ def test_one_corrupted_wish_or_ranking_is_rejected_naming_it(
     CORRUPTIONS[corruption](entries[i], field, ids)
     with pytest.raises(InvalidInstance) as raised:
         Instance.from_dict(d)
-    assert str(raised.value).startswith(f"{key}[{i}]: "), (corruption, str(raised.value))
+    exc = raised.value
+    assert exc.field == f"{key}[{i}]" or exc.field.startswith(f"{key}[{i}]."), (corruption, exc)
+    assert str(exc) == f"{exc.field}: {exc.reason}"
+    # The entry-by-entry path, which the bulk one hands bad input to, names the same.
+    with pytest.raises(InvalidInstance) as again:
+        Instance.from_dict({k: _ListSubclass(v) for k, v in d.items()})
+    assert (again.value.field, again.value.reason) == (exc.field, exc.reason)
 
 
 @settings(max_examples=100, deadline=None)
@@ -239,7 +343,9 @@ def test_a_repeated_wish_or_ranking_is_rejected_naming_the_repeat(
     entries.append(repeated | {"hearts" if key == "wishes" else "rank": 1})
     with pytest.raises(InvalidInstance) as raised:
         Instance.from_dict(d)
-    assert str(raised.value).startswith(f"{key}[{len(entries) - 1}]: duplicate "), str(raised.value)
+    assert raised.value.field == f"{key}[{len(entries) - 1}]", str(raised.value)
+    entry = "vœu" if key == "wishes" else "classement"
+    assert raised.value.reason.startswith(f"{entry} en double pour ("), str(raised.value)
 
 
 @settings(max_examples=150, deadline=None)

@@ -179,8 +179,8 @@ def test_report_layout_and_warnings() -> None:
     assert neuro["proven_optimal"] is True
     assert neuro["gap"] == 0.0
     assert neuro["warnings"] == [
-        "post z: all 2 applicants refused",
-        "candidate c: no acceptable wish",
+        "poste z : ses 2 candidats ont tous été refusés",
+        "candidat c : aucun vœu acceptable",
     ]
     assert "time_s" not in neuro
     assert "time_s" in res.to_dict()["report"]
@@ -209,7 +209,7 @@ def test_an_unassigned_candidate_is_told_whether_a_place_was_lost_or_there_was_n
     assert res.assignments == {"a": "p"}
     assert res.unassigned == {"b": "outranked", "c": "no_place", "d": "no_acceptable_wish"}
     (part,) = res.report["partitions"]
-    assert "post z: no place for its 1 acceptable applicants" in part["warnings"]
+    assert "poste z : aucune place pour son unique candidat acceptable" in part["warnings"]
 
 
 def test_a_time_limit_falls_back_to_a_stable_matching_and_says_so() -> None:

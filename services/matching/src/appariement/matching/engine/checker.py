@@ -17,7 +17,7 @@ from math import inf
 from operator import gt, lt, mul
 from typing import Literal
 
-from appariement.matching.engine.model import Instance
+from appariement.matching.engine.model import Instance, grouped
 from appariement.matching.engine.reasons import unassigned_reasons
 from appariement.matching.engine.result import Result
 
@@ -44,25 +44,25 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
     if isinstance(result, Result):
         assignments: Mapping[str, str] = result.assignments
         violations += [
-            Violation("duplicate", f"candidate {c} is both assigned and unassigned", c, None)
+            Violation("duplicate", f"le candidat {c} est à la fois affecté et non affecté", c)
             for c in sorted(set(result.assignments) & set(result.unassigned))
         ]
         # A result accounts for every candidate: one left out was never told anything.
         listed = result.assignments.keys() | result.unassigned.keys()
         violations += [
-            Violation("missing", f"candidate {c} is neither assigned nor unassigned", c, None)
+            Violation("missing", f"le candidat {c} n'est ni affecté ni non affecté", c)
             for c in v.candidates
             if c not in listed
         ]
         violations += [
-            Violation("unknown_id", f"unknown candidate {c!r} among the unassigned", c, None)
+            Violation("unknown_id", f"candidat inconnu {c!r} parmi les non affectés", c)
             for c in sorted(result.unassigned.keys() - v.candidate_code.keys())
         ]
         # The reason is what the candidate is told: a wrong one is a false explanation.
         expected = unassigned_reasons(instance, result.assignments)
         violations += [
             Violation(
-                "reason", f"candidate {c} is unassigned for {r!r}, expected {expected[c]!r}", c
+                "reason", f"le candidat {c} est non affecté pour {r!r}, attendu {expected[c]!r}", c
             )
             for c, r in sorted(result.unassigned.items())
             if c in expected and r != expected[c]
@@ -81,21 +81,21 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
         if ci is None or pi is None:
             unknown = c if ci is None else p
             violations.append(
-                Violation("unknown_id", f"unknown id {unknown!r} in ({c}, {p})", c, p)
+                Violation("unknown_id", f"identifiant inconnu {unknown!r} dans ({c}, {p})", c, p)
             )
             continue
         key = ci * n_posts + pi
         h, r = v.hearts_at.get(key, 0), v.rank_at.get(key, 0)
         if h < 1 or r < 1:
             violations.append(
-                Violation("unacceptable", f"{c} -> {p} is not an acceptable pair", c, p)
+                Violation("unacceptable", f"{c} -> {p} n'est pas une paire acceptable", c, p)
             )
         held_hearts[ci] = h
         holders[pi] += 1
         worst[pi] = max(worst[pi], r if r >= 1 else inf)
     for pi in compress(range(n_posts), map(gt, holders, v.capacity)):
         p, n, cap = v.posts[pi], holders[pi], v.capacity[pi]
-        violations.append(Violation("capacity", f"post {p} holds {n} > {cap}", None, p))
+        violations.append(Violation("capacity", _over_capacity(p, n, cap), None, p))
 
     # A pair (c, p) blocks when it is acceptable, c strictly prefers p to what c holds
     # (anything beats nothing) and p has a free place or ranks c strictly better than its
@@ -113,9 +113,16 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
         c, pi = v.candidates[v.wish_candidate[k]], v.wish_post[k]
         p = v.posts[pi]
         why = (
-            "has a free place"
+            f"{p} a une place libre"
             if holders[pi] < v.capacity[pi]
-            else "prefers them to one of its holders"
+            else f"{p} préfère {c} à l'un de ses affectés"
         )
-        blocking.append(Violation("blocking_pair", f"({c}, {p}) blocks: {p} {why}", c, p))
+        blocking.append(Violation("blocking_pair", f"({c}, {p}) est bloquante : {why}", c, p))
     return violations + blocking  # the wishes are in (candidate, post) order
+
+
+def _over_capacity(post: str, holders: int, capacity: int) -> str:
+    """The capacity violation's message, in French (0 and 1 take the singular)."""
+    held = f"{grouped(holders)} candidat{'s' if holders > 1 else ''}"
+    places = f"{grouped(capacity)} place{'s' if capacity > 1 else ''}"
+    return f"le poste {post} accueille {held} pour {places}"

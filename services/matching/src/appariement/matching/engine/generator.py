@@ -18,6 +18,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from appariement.matching.engine.model import grouped
+
 # Regions, their subdivisions and the specialties with a consolidation phase, copied from
 # the shared reference data (reference-fr.json) so that the engine package stays free of I/O.
 REGIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -98,11 +100,14 @@ def generate(
     """
     low, high = wishes_per_candidate
     if partitions < 1 or candidates < partitions or posts < partitions:
-        raise ValueError("need at least one candidate and one post per partition")
+        raise ValueError("il faut au moins un candidat et un poste par partition")
     if not 1 <= low <= high:
-        raise ValueError("wishes_per_candidate must be (A, B) with 1 <= A <= B")
+        raise ValueError("wishes_per_candidate doit être (A, B) avec 1 <= A <= B")
     if places is not None and not posts <= places <= 4 * posts:
-        raise ValueError(f"places must be between {posts} and {4 * posts} (capacities 1–4)")
+        raise ValueError(
+            f"places doit être entre {grouped(posts)} et {grouped(4 * posts)} "
+            "(capacités de 1 à 4 par poste)"
+        )
     rng = random.Random(seed)
     names = _partition_names(partitions, rng)
     weights = [rng.lognormvariate(0.0, 1.0) for _ in range(partitions)]

@@ -24,7 +24,18 @@ import numpy.typing as npt
 
 
 class InvalidInstance(ValueError):
-    """The input cannot be matched; the message names the offending entry."""
+    """The input cannot be matched. `field` is the JSON path of the offending value
+    ("wishes[3].post", "posts[1].capacity"; an entry, "wishes[3]", when the entry as a whole
+    is at fault; "wishes" or "instance" for a whole list or the document) and `reason` says
+    why, in French, for the people who fix the input; str() is "field: reason"."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(field, reason)  # both in args: the exception pickles
+        self.field = field
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
 
 
 MAX_VALUE = 1_000_000
@@ -32,6 +43,12 @@ MAX_VALUE = 1_000_000
 (a list needs as many distinct values as it has entries), and the bound keeps every sum
 exact in the solvers' 64-bit integers and doubles (the exact solver fixes each level's
 optimum with a constraint whose coefficients are these values)."""
+
+
+def grouped(value: int) -> str:
+    """`value` with its digits in groups of three, as French writes them: "1 000 000", the
+    separator a narrow no-break space (U+202F), which no line break splits."""
+    return f"{value:,}".replace(",", "\u202f")
 
 
 @dataclass(frozen=True)
@@ -78,14 +95,14 @@ class Problem:
 
 def _field(entry: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in entry:
-        raise InvalidInstance(f"{where}: missing field {key!r}")
+        raise InvalidInstance(f"{where}.{key}", "champ manquant")
     return entry[key]
 
 
 def _id(entry: Mapping[str, Any], key: str, where: str) -> str:
     value = _field(entry, key, where)
     if not isinstance(value, str) or not value:
-        raise InvalidInstance(f"{where}: {key} must be a non-empty string, got {value!r}")
+        raise InvalidInstance(f"{where}.{key}", f"doit être une chaîne non vide, reçu {value!r}")
     return _unicode(value, key, where)
 
 
@@ -97,8 +114,9 @@ def _unicode(value: str, key: str, where: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidInstance(
-            f"{where}: {key} is not valid Unicode text (lone surrogate "
-            f"{value[exc.start]!r} at position {exc.start}), got {value!r}"
+            f"{where}.{key}",
+            f"texte Unicode invalide (demi-paire de substitution {value[exc.start]!r} en "
+            f"position {exc.start}), reçu {value!r}",
         ) from None
     return value
 
@@ -106,29 +124,34 @@ def _unicode(value: str, key: str, where: str) -> str:
 def _natural(entry: Mapping[str, Any], key: str, where: str) -> int:
     value = _field(entry, key, where)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInstance(f"{where}: {key} must be an integer, got {value!r}")
+        raise InvalidInstance(f"{where}.{key}", f"doit être un entier, reçu {value!r}")
     if value < 0:
-        raise InvalidInstance(f"{where}: {key} must be ≥ 0, got {value}")
+        raise InvalidInstance(f"{where}.{key}", f"doit être ≥ 0, reçu {grouped(value)}")
     if value > MAX_VALUE:
-        raise InvalidInstance(f"{where}: {key} must be ≤ {MAX_VALUE:,}, got {value:,}")
+        raise InvalidInstance(
+            f"{where}.{key}", f"doit être ≤ {grouped(MAX_VALUE)}, reçu {grouped(value)}"
+        )
     return value
 
 
 def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
     value = entry.get(key, "")
     if not isinstance(value, str):
-        raise InvalidInstance(f"{where}: {key} must be a string, got {value!r}")
+        raise InvalidInstance(f"{where}.{key}", f"doit être une chaîne, reçu {value!r}")
     return _unicode(value, key, where)
 
 
 def _entries(data: Mapping[str, Any], key: str) -> Sequence[Mapping[str, Any]]:
     value = data.get(key, [])
     if not isinstance(value, list):
-        raise InvalidInstance(f"{key}: must be a list")
+        raise InvalidInstance(key, "doit être une liste")
     for i, entry in enumerate(value):
         if not isinstance(entry, Mapping):
-            raise InvalidInstance(f"{key}[{i}]: must be an object, got {entry!r}")
+            raise InvalidInstance(f"{key}[{i}]", f"doit être un objet, reçu {entry!r}")
     return value
+
+
+_ENTRY_NAME = {"wishes": "vœu", "rankings": "classement"}  # one entry of the list, in French
 
 
 def _plain_list(data: Mapping[str, Any], key: str) -> list[dict[str, Any]] | None:
@@ -449,9 +472,10 @@ class Instance:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Instance:
-        """Validate and build; raises InvalidInstance naming the first bad entry."""
+        """Validate and build; raises InvalidInstance naming the first bad value (`field`)
+        and what is wrong with it (`reason`)."""
         if not isinstance(data, Mapping):
-            raise InvalidInstance("instance: must be an object")
+            raise InvalidInstance("instance", "doit être un objet")
         with paused_gc():
             plain = _plain_instance(data)
         if plain is not None:
@@ -461,7 +485,7 @@ class Instance:
             where = f"posts[{i}]"
             pid = _id(e, "id", where)
             if pid in posts:
-                raise InvalidInstance(f"{where}: duplicate post id {pid!r}")
+                raise InvalidInstance(f"{where}.id", f"identifiant en double {pid!r}")
             posts[pid] = Post(
                 pid,
                 _natural(e, "capacity", where),
@@ -473,7 +497,7 @@ class Instance:
             where = f"candidates[{i}]"
             cid = _id(e, "id", where)
             if cid in candidates:
-                raise InvalidInstance(f"{where}: duplicate candidate id {cid!r}")
+                raise InvalidInstance(f"{where}.id", f"identifiant en double {cid!r}")
             candidates[cid] = Candidate(
                 cid, _text(e, "subdivision", where), _text(e, "partition", where)
             )
@@ -494,15 +518,18 @@ class Instance:
             where = f"{key}[{i}]"
             cid, pid = _id(e, "candidate", where), _id(e, "post", where)
             if cid not in candidates:
-                raise InvalidInstance(f"{where}: unknown candidate {cid!r}")
+                raise InvalidInstance(f"{where}.candidate", f"candidat inconnu {cid!r}")
             if pid not in posts:
-                raise InvalidInstance(f"{where}: unknown post {pid!r}")
+                raise InvalidInstance(f"{where}.post", f"poste inconnu {pid!r}")
             if (cid, pid) in values:
-                raise InvalidInstance(f"{where}: duplicate {key} entry for ({cid!r}, {pid!r})")
+                duplicate = f"{_ENTRY_NAME[key]} en double pour ({cid!r}, {pid!r})"
+                raise InvalidInstance(where, duplicate)
             if candidates[cid].partition != posts[pid].partition:
                 raise InvalidInstance(
-                    f"{where}: candidate {cid!r} (partition {candidates[cid].partition!r}) and "
-                    f"post {pid!r} (partition {posts[pid].partition!r}) are in different partitions"
+                    where,
+                    f"le candidat {cid!r} (partition {candidates[cid].partition!r}) et le poste "
+                    f"{pid!r} (partition {posts[pid].partition!r}) sont dans des partitions "
+                    "différentes",
                 )
             values[(cid, pid)] = _natural(e, value_key, where)
         return values
@@ -756,17 +783,17 @@ class Instance:
             part_posts = posts_of.get(name, [])
             post_ids = [ix.posts[p] for p in part_posts]
             warnings = [
-                f"post {ix.posts[p]}: all {applicants[p]} applicants refused"
+                f"poste {ix.posts[p]} : {_all_refused(applicants[p])}"
                 for p in part_posts
                 if p in refusing
             ]
             warnings += [
-                f"post {ix.posts[p]}: no place for its {waiting[p]} acceptable applicants"
+                f"poste {ix.posts[p]} : {_no_place_for(waiting[p])}"
                 for p in part_posts
                 if p in closed
             ]
             warnings += [
-                f"candidate {ix.candidates[c]}: no acceptable wish"
+                f"candidat {ix.candidates[c]} : aucun vœu acceptable"
                 for c in part_cands
                 if c not in with_pair
             ]
@@ -781,3 +808,17 @@ class Instance:
                 )
             )
         return result
+
+
+def _all_refused(applicants: int) -> str:
+    """The warning for a post that refused all its `applicants` (wishes with ≥ 1 heart)."""
+    if applicants == 1:
+        return "son unique candidat a été refusé"
+    return f"ses {grouped(applicants)} candidats ont tous été refusés"
+
+
+def _no_place_for(waiting: int) -> str:
+    """The warning for a post with no place and `waiting` acceptable applicants."""
+    if waiting == 1:
+        return "aucune place pour son unique candidat acceptable"
+    return f"aucune place pour ses {grouped(waiting)} candidats acceptables"

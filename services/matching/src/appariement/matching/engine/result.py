@@ -45,10 +45,10 @@ class Result:
         are required, as `to_dict` always writes them: any other document (an instance
         given by mistake) is refused, not read as an empty result."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"must be an object, got {type(data).__name__}")
+            raise ValueError(f"doit être un objet, reçu {_json_kind(data)}")
         report = data.get("report", {})
         if not isinstance(report, Mapping):
-            raise ValueError("report: must be an object")
+            raise ValueError("report: doit être un objet")
         return cls(
             _by_candidate(data, "assignments", "post"),
             _by_candidate(data, "unassigned", "reason"),
@@ -58,22 +58,39 @@ class Result:
 
 def _by_candidate(data: Mapping[str, Any], key: str, field: str) -> dict[str, str]:
     if key not in data:
-        raise ValueError(f"{key}: missing")
+        raise ValueError(f"{key}: champ manquant")
     entries = data[key]
     if not isinstance(entries, list):
-        raise ValueError(f"{key}: must be a list")
+        raise ValueError(f"{key}: doit être une liste")
     found: dict[str, str] = {}
     first: dict[str, int] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
-            raise ValueError(f"{key}[{i}]: must be an object, got {entry!r}")
+            raise ValueError(f"{key}[{i}]: doit être un objet, reçu {entry!r}")
         candidate, value = entry.get("candidate"), entry.get(field)
         if not isinstance(candidate, str) or not isinstance(value, str):
-            raise ValueError(f"{key}[{i}]: candidate and {field} must be strings, got {entry!r}")
+            raise ValueError(
+                f"{key}[{i}]: candidate et {field} doivent être des chaînes, reçu {entry!r}"
+            )
         if candidate in found:
             raise ValueError(
-                f"{key}[{i}]: candidate {candidate!r} already listed in {key}[{first[candidate]}]"
+                f"{key}[{i}]: le candidat {candidate!r} figure déjà dans {key}[{first[candidate]}]"
             )
         found[candidate] = value
         first[candidate] = i
     return found
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON document holds instead of an object, in French ("une liste")."""
+    if isinstance(value, list):
+        return "une liste"
+    if isinstance(value, str):
+        return "une chaîne"
+    if isinstance(value, bool):
+        return "un booléen"
+    if isinstance(value, int | float):
+        return "un nombre"
+    if value is None:
+        return "null"
+    return type(value).__name__
