@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from appariement.matching.engine import Result
+from appariement.matching.engine import Result, cli
 from appariement.matching.engine.budget import DEFAULT_WORK
 from appariement.matching.engine.cli import ProgressLine, main
+from appariement.matching.engine.solve import available_cpus
 
 SCRIPT = Path(sys.executable).parent / "appariement-match"
 
@@ -318,6 +319,84 @@ def test_unreadable_files_and_bad_arguments_exit_2(
     assert main(["generate", "--candidates", "5", "--posts", "5", "--places", "30"]) == 2
     assert "erreur: places doit être entre 5 et 20" in capsys.readouterr().err
     assert main(["solve"]) == 2
+
+
+def test_more_workers_than_cores_run_one_per_core_and_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each worker keeps a core busy and holds its own solver's memory: 16 on 2 cores took
+    # 2.8 times the memory of 2 for a national round, and no less time.
+    asked: list[int | None] = []
+    real = cli.solve
+
+    def solve(instance: Any, **kwargs: Any) -> Result:
+        asked.append(kwargs["workers"])
+        return real(instance, **kwargs)
+
+    instance, result = _generate(tmp_path), tmp_path / "r.json"
+    monkeypatch.setattr(cli, "solve", solve)
+    cores = available_cpus()
+    assert main(["solve", str(instance), "--workers", str(cores + 7), "-o", str(result)]) == 0
+    assert f"--workers {cores + 7} : {cores} cœur(s) disponible(s)" in capsys.readouterr().err
+    assert main(["solve", str(instance), "--workers", "1", "-o", str(tmp_path / "1.json")]) == 0
+    assert "disponible" not in capsys.readouterr().err
+    assert asked == [cores, 1]
+    assert _read(result)["assignments"] == _read(tmp_path / "1.json")["assignments"]
+
+
+@pytest.mark.parametrize("command", ["solve", "check"])
+def test_a_fault_of_the_engine_exits_3_with_its_traceback_never_1(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    # An uncaught exception exits 1, which a script reads from `check` as "violations found".
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a fault of the engine")
+
+    monkeypatch.setattr(cli, command, broken)
+    instance = _single_post_instance(tmp_path)
+    assert main(["solve", str(instance), "-o", str(tmp_path / "r.json")]) == (
+        3 if command == "solve" else 0
+    )
+    assert main(["check", str(instance), str(tmp_path / "r.json")]) == (
+        3 if command == "check" else 2  # no result was written
+    )
+    err = capsys.readouterr().err
+    assert "RuntimeError: a fault of the engine" in err  # the traceback, for the bug report
+    assert "erreur interne du moteur" in err
+
+
+def test_a_worker_killed_mid_run_exits_3_and_writes_nothing(tmp_path: Path) -> None:
+    # The kernel kills a process when memory runs out: the operator is told, in French,
+    # with no traceback, and no partial result is written.
+    instance, result = tmp_path / "i.json", tmp_path / "r.json"
+    argv = ["generate", "--candidates", "3000", "--posts", "1800", "--partitions", "60"]
+    assert main([*argv, "--seed", "1", "-o", str(instance)]) == 0
+    proc = subprocess.Popen(
+        [str(SCRIPT), "solve", str(instance), "--workers", "2", "-o", str(result)],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _solving(proc.pid):
+            assert proc.poll() is None, "the solve ended before a worker could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        worker = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
+        os.kill(worker, signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 3, err
+        assert "un processus de calcul a été tué en cours de route" in err
+        assert "Traceback" not in err
+        assert not result.exists()
+    finally:
+        if not _group_gone(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @pytest.mark.parametrize(

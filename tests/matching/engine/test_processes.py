@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from appariement.matching.engine.processes import run_in_processes
+from appariement.matching.engine.processes import WorkerDied, run_in_processes
 
 
 def _square(x: int | None) -> int:
@@ -46,7 +46,7 @@ def test_a_failing_task_stops_the_run_with_its_traceback_and_no_worker_left() ->
 
 
 def test_a_worker_that_dies_stops_the_run_with_no_worker_left() -> None:
-    with pytest.raises(RuntimeError, match="a worker process died"):
+    with pytest.raises(WorkerDied, match="a worker process died"):
         list(run_in_processes(_three_dies, list(range(8)), 2))
     assert multiprocessing.active_children() == []
 

@@ -4,8 +4,10 @@ The only module of the engine that touches files: ops scripts and auditors run e
 the engine the matching service runs, on the same JSON formats.
 
 Exit codes: 0 success, 1 violations found by ``check``, 2 unusable input (unreadable
-file, invalid instance or result, bad arguments), 130 interrupted (Ctrl-C or SIGTERM;
-nothing written).
+file, invalid instance or result, bad arguments), 3 the run failed (a worker process
+killed, most often for lack of memory, or a fault of the engine: its traceback is printed),
+130 interrupted (Ctrl-C or SIGTERM; nothing written). An uncaught exception would exit 1,
+which a script reads as "violations found".
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +26,8 @@ from typing import Any, TextIO
 from appariement.matching.engine import Instance, InvalidInstance, Result, check, solve
 from appariement.matching.engine.budget import DEFAULT_WORK
 from appariement.matching.engine.generator import generate
+from appariement.matching.engine.processes import WorkerDied
+from appariement.matching.engine.solve import available_cpus
 
 
 class UnusableInputError(Exception):
@@ -44,6 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrompu : aucun fichier écrit", file=sys.stderr)
         return 130
+    except WorkerDied:
+        print(
+            "erreur : un processus de calcul a été tué en cours de route (mémoire épuisée ?) ; "
+            "aucun fichier écrit. Moins de processus (--workers) demandent moins de mémoire.",
+            file=sys.stderr,
+        )
+        return 3
+    except Exception:
+        traceback.print_exc()
+        print("erreur interne du moteur : la trace ci-dessus est à signaler", file=sys.stderr)
+        return 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         metavar="N",
-        help="processus pour les partitions (défaut : un par cœur de la machine)",
+        help="processus pour les partitions, au plus un par cœur disponible (défaut : un par cœur)",
     )
     p.add_argument(
         "-o",
@@ -217,6 +233,7 @@ def _write_json(data: Any, path: Path | None, *, indent: int | None) -> None:
 
 def _solve(args: argparse.Namespace) -> int:
     _writable(args.output)
+    workers = _workers(args.workers)
     inst = _read_instance(args.instance)
     bar = ProgressLine(sys.stderr)
     started = time.perf_counter()
@@ -231,7 +248,7 @@ def _solve(args: argparse.Namespace) -> int:
                 time_limit_s=args.time_limit,
                 work_limit=args.work_limit,
                 method=args.method,
-                workers=args.workers,
+                workers=workers,
                 progress=bar.update,
                 interruptible=True,  # a Ctrl-C stops even a lone unlimited search at once
             )
@@ -245,6 +262,21 @@ def _solve(args: argparse.Namespace) -> int:
     for line in _unproven(res):
         print(line, file=sys.stderr)
     return 0
+
+
+def _workers(asked: int | None) -> int | None:
+    """At most one process per available core: each keeps a core busy, so more run no
+    faster, and each holds its own solver's memory (a national round on 2 cores, work limit
+    0.3: 1,086 MiB of proportional set size with 16, 393 MiB with 2). The result is the same
+    whatever the number."""
+    available = available_cpus()
+    if asked is None or asked <= available:
+        return asked
+    print(
+        f"--workers {asked} : {available} cœur(s) disponible(s), donc {available} processus",
+        file=sys.stderr,
+    )
+    return available
 
 
 def _summary(res: Result, elapsed: float) -> str:

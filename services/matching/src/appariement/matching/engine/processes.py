@@ -43,6 +43,11 @@ Outcome = TypeVar("Outcome")
 _END = object()
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended in the middle of a task: killed from outside, most often by
+    the kernel when memory runs out. Not a fault of the input nor of the engine's logic."""
+
+
 def run_in_processes(
     run: Callable[[Task], Outcome], tasks: Sequence[Task], workers: int
 ) -> Iterator[Outcome]:
@@ -76,7 +81,10 @@ def _run(
                 if task is _END:
                     break
                 connection = idle.pop()
-                connection.send(task)
+                try:
+                    connection.send(task)
+                except OSError:  # a broken pipe: the worker died between two tasks
+                    raise WorkerDied("a worker process died (out of memory?)") from None
                 busy.append(connection)
             if not busy:
                 return
@@ -86,8 +94,8 @@ def _run(
                 connection = busy.pop(busy.index(ready))  # type: ignore[arg-type]
                 try:
                     done, value = connection.recv()
-                except EOFError:
-                    raise RuntimeError("a worker process died (out of memory?)") from None
+                except (EOFError, OSError):
+                    raise WorkerDied("a worker process died (out of memory?)") from None
                 idle.append(connection)
                 if not done:
                     raise RuntimeError(f"a task failed in a worker process:\n{value}")

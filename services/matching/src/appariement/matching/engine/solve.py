@@ -31,6 +31,15 @@ Method = Literal["optimal", "deferred_acceptance"]
 Progress = Callable[[int, int], None]
 
 
+def available_cpus() -> int:
+    """The cores this process may run on: a container or `taskset` may allow fewer than the
+    machine has, and each partition's search keeps one core busy."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class PartitionOutcome:
     partition: str
@@ -209,7 +218,7 @@ def solve(
         method=method,
         time_limit_s=time_limit_s,
         work_limit=work_limit,
-        workers=workers if workers is not None else (os.cpu_count() or 1),
+        workers=workers if workers is not None else available_cpus(),
         progress=progress,
         interruptible=interruptible,
     )
