@@ -26,7 +26,7 @@ from appariement.matching.engine.promotion import promoted_deferred_acceptance
 from appariement.matching.engine.reasons import unassigned_reasons
 from appariement.matching.engine.result import Result
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 Method = Literal["optimal", "deferred_acceptance"]
 Progress = Callable[[int, int], None]
 
