@@ -134,8 +134,13 @@ def test_solve_names_each_partition_a_limit_stopped_with_its_open_level(
     for p in stopped:
         level = p["open_level"]
         line = f"{p['partition']} ({p['candidates']} candidats) : "
-        line += f"{french[level]} {p['objective'][level]}, borne {p['bound']}"
+        line += f"{french[level]} {_fr(p['objective'][level])}, borne {_fr(p['bound'])}"
         assert line in err
+
+
+def _fr(number: int) -> str:
+    """A number as French writes it: 1 000 000, grouped by a narrow no-break space."""
+    return f"{number:,}".replace(",", "\u202f")
 
 
 def _single_post_instance(tmp_path: Path) -> Path:

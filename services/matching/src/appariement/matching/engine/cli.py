@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from appariement.matching.engine import Instance, InvalidInstance, Result, check, solve
 from appariement.matching.engine.budget import DEFAULT_WORK
 from appariement.matching.engine.generator import generate
+from appariement.matching.engine.model import grouped
 from appariement.matching.engine.processes import WorkerDied
 from appariement.matching.engine.solve import available_cpus
 
@@ -286,8 +287,8 @@ def _summary(res: Result, elapsed: float) -> str:
     proven = sum(1 for p in parts if p["proven_optimal"])
     searched = res.report["method"] == "optimal"  # deferred acceptance proves nothing
     return (
-        f"affectés {objective['assigned']}/{total} · "
-        f"couples parfaits {objective['perfect_couples']} · "
+        f"affectés {grouped(objective['assigned'])}/{grouped(total)} · "
+        f"couples parfaits {grouped(objective['perfect_couples'])} · "
         + (f"partitions prouvées optimales {proven}/{len(parts)} · " if searched else "")
         + f"{elapsed:.1f} s"
     )
@@ -316,8 +317,8 @@ def _unproven(res: Result) -> list[str]:
         if level is None:
             lines.append(where + "niveau ouvert inconnu")
             continue
-        bound = "" if p["bound"] is None else f", borne {p['bound']}"
-        lines.append(where + f"{LEVEL_NAMES[level]} {p['objective'][level]}{bound}")
+        bound = "" if p["bound"] is None else f", borne {grouped(p['bound'])}"
+        lines.append(where + f"{LEVEL_NAMES[level]} {grouped(p['objective'][level])}{bound}")
     if len(parts) > UNPROVEN_SHOWN:
         lines.append(f"  … et {len(parts) - UNPROVEN_SHOWN} autres (report.partitions)")
     return lines
