@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from appariement.matching.engine import Result, cli
+from appariement.matching.engine import Result, cli, solve
 from appariement.matching.engine.budget import DEFAULT_WORK
 from appariement.matching.engine.cli import ProgressLine, main
 from appariement.matching.engine.solve import available_cpus
@@ -332,14 +332,13 @@ def test_more_workers_than_cores_run_one_per_core_and_say_so(
     # Each worker keeps a core busy and holds its own solver's memory: 16 on 2 cores took
     # 2.8 times the memory of 2 for a national round, and no less time.
     asked: list[int | None] = []
-    real = cli.solve
 
-    def solve(instance: Any, **kwargs: Any) -> Result:
+    def counting(instance: Any, **kwargs: Any) -> Result:
         asked.append(kwargs["workers"])
-        return real(instance, **kwargs)
+        return solve(instance, **kwargs)
 
     instance, result = _generate(tmp_path), tmp_path / "r.json"
-    monkeypatch.setattr(cli, "solve", solve)
+    monkeypatch.setattr(cli, "solve", counting)
     cores = available_cpus()
     assert main(["solve", str(instance), "--workers", str(cores + 7), "-o", str(result)]) == 0
     assert f"--workers {cores + 7} : {cores} cœur(s) disponible(s)" in capsys.readouterr().err
@@ -376,21 +375,9 @@ def test_a_fault_of_the_engine_exits_3_with_its_traceback_never_1(
 def test_a_worker_killed_mid_run_exits_3_and_writes_nothing(tmp_path: Path) -> None:
     # The kernel kills a process when memory runs out: the operator is told, in French,
     # with no traceback, and no partial result is written.
-    instance, result = tmp_path / "i.json", tmp_path / "r.json"
-    argv = ["generate", "--candidates", "3000", "--posts", "1800", "--partitions", "60"]
-    assert main([*argv, "--seed", "1", "-o", str(instance)]) == 0
-    proc = subprocess.Popen(
-        [str(SCRIPT), "solve", str(instance), "--workers", "2", "-o", str(result)],
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    result = tmp_path / "r.json"
+    proc = _searching(tmp_path, "60", ["--workers", "2", "-o", str(result)])
     try:
-        deadline = time.monotonic() + 60
-        while not _solving(proc.pid):
-            assert proc.poll() is None, "the solve ended before a worker could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         worker = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
         os.kill(worker, signal.SIGKILL)
         _, err = proc.communicate(timeout=30)
@@ -481,6 +468,33 @@ def test_two_runs_in_separate_processes_give_the_same_bytes(tmp_path: Path) -> N
     )
 
 
+def _searching(
+    tmp_path: Path, partitions: str, options: list[str], *, terminal: bool = False
+) -> subprocess.Popen[str]:
+    """`appariement-match solve` on 3,000 candidates in `partitions` partitions, in a
+    session of its own (its process group is the run), once it is searching; with
+    `terminal`, as started from a terminal (Ctrl-C not ignored)."""
+    instance = tmp_path / "i.json"
+    argv = ["generate", "--candidates", "3000", "--posts", "1800", "--partitions", partitions]
+    assert main([*argv, "--seed", "1", "-o", str(instance)]) == 0
+    proc = subprocess.Popen(
+        [str(SCRIPT), "solve", str(instance), *options],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_as_from_a_terminal if terminal else None,
+    )
+    deadline = time.monotonic() + 60
+    while not _solving(proc.pid):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if not _group_gone(proc.pid):  # the workers too
+                os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+            raise AssertionError(f"the solve ended or never searched: {err}")
+        time.sleep(0.05)
+    return proc
+
+
 def _solving(pid: int) -> bool:
     """The solve has read its instance and is searching: it has worker processes (the CLI
     runs its searches in them, even with one worker)."""
@@ -518,24 +532,11 @@ def test_ctrl_c_or_kill_stops_a_solve_at_once_and_writes_nothing(
 ) -> None:
     # Before, CP-SAT took Ctrl-C as "stop this search" and the run went on and wrote a
     # result that its recorded limits do not reproduce; the worker processes kept going.
-    instance, result = tmp_path / "i.json", tmp_path / "r.json"
-    argv = ["generate", "--candidates", "3000", "--posts", "1800", "--partitions", partitions]
-    assert main([*argv, "--seed", "1", "-o", str(instance)]) == 0
-    solve = [str(SCRIPT), "solve", str(instance), "--work-limit", limit]
-    solve += [] if workers is None else ["--workers", workers]
-    proc = subprocess.Popen(
-        [*solve, "-o", str(result)],
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=_as_from_a_terminal,
-    )
+    result = tmp_path / "r.json"
+    options = ["--work-limit", limit, "-o", str(result)]
+    options += [] if workers is None else ["--workers", workers]
+    proc = _searching(tmp_path, partitions, options, terminal=True)
     try:
-        deadline = time.monotonic() + 60
-        while not _solving(proc.pid):
-            assert proc.poll() is None, "the solve ended before it could be interrupted"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         if how == "Ctrl-C":
             os.killpg(proc.pid, signal.SIGINT)  # a terminal sends it to the whole run
         else:
