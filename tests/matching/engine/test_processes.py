@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
+from appariement.matching.engine import Cancelled, Instance, solve
+from appariement.matching.engine.generator import generate
 from appariement.matching.engine.processes import WorkerDied, run_in_processes
 
 
@@ -60,6 +63,55 @@ def test_a_run_from_another_thread_than_the_main_one_works() -> None:
     thread.join(timeout=30)
     assert sorted(got) == [1, 4, 9]
     assert multiprocessing.active_children() == []
+
+
+def test_a_run_asked_to_stop_ends_at_once_with_no_worker_left() -> None:
+    asked = threading.Event()
+    threading.Timer(0.5, asked.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        list(run_in_processes(time.sleep, [60, 60, 60], 2, stop=asked.is_set))
+    assert time.monotonic() - started < 10  # not after a 60 s task
+    assert multiprocessing.active_children() == []
+
+
+def test_a_solve_cancelled_from_another_thread_stops_its_workers() -> None:
+    # A service solves from a worker thread, which no signal reaches: when it shuts down or
+    # an operator calls the run off, `cancel` stops the run, here one with no limit that
+    # would search for minutes.
+    inst = Instance.from_dict(
+        generate(candidates=3000, posts=1800, partitions=60, seed=1, wishes_per_candidate=(10, 30))
+    )
+    cancel = threading.Event()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            solve(inst, workers=2, cancel=cancel)
+        except BaseException as exc:  # handed to the test's thread
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)  # a failing test must not hang pytest
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not multiprocessing.active_children():  # the searches have started
+        assert thread.is_alive(), f"the solve ended before it could be cancelled: {raised}"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cancel.set()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    assert [type(exc) for exc in raised] == [Cancelled]
+    assert multiprocessing.active_children() == []
+
+
+def test_a_cancelled_event_stops_deferred_acceptance_too() -> None:
+    inst = Instance.from_dict(generate(candidates=40, posts=30, partitions=3, seed=2))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        solve(inst, method="deferred_acceptance", cancel=cancel)
+    assert solve(inst, method="deferred_acceptance").assignments  # the same, not cancelled
 
 
 STOPPED_AROUND_A_FORK = """

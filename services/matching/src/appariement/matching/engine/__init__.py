@@ -11,6 +11,7 @@ Rules: DESIGN.md §4 (weak stability; most assigned, then perfect couples, heart
 from appariement.matching.engine.checker import Violation, check
 from appariement.matching.engine.model import Instance, InvalidInstance
 from appariement.matching.engine.objective import Objective, evaluate
+from appariement.matching.engine.processes import Cancelled
 from appariement.matching.engine.result import Result
 from appariement.matching.engine.solve import ENGINE_VERSION, solve
 
@@ -18,6 +19,7 @@ __version__ = ENGINE_VERSION
 
 __all__ = [
     "ENGINE_VERSION",
+    "Cancelled",
     "Instance",
     "InvalidInstance",
     "Objective",

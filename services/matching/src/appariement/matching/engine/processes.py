@@ -43,23 +43,38 @@ Outcome = TypeVar("Outcome")
 _END = object()
 
 
+class Cancelled(Exception):
+    """The caller asked the run to stop (its `stop` said so): the workers are stopped and
+    nothing is returned. Raised in the caller's thread, at most POLL_S after the request."""
+
+
 class WorkerDied(RuntimeError):
     """A worker process ended in the middle of a task: killed from outside, most often by
     the kernel when memory runs out. Not a fault of the input nor of the engine's logic."""
 
 
 def run_in_processes(
-    run: Callable[[Task], Outcome], tasks: Sequence[Task], workers: int
+    run: Callable[[Task], Outcome],
+    tasks: Sequence[Task],
+    workers: int,
+    *,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[Outcome]:
     """`run(task)` for every task in up to `workers` processes, tasks handed out in order,
     outcomes yielded as they come. A task that raises stops the run with a RuntimeError
-    carrying its traceback."""
+    carrying its traceback. `stop`, asked every POLL_S, ends the run with Cancelled when it
+    says so: the way to stop a run from another thread, where no signal reaches it (a
+    service solves from a worker thread and must stop when it shuts down)."""
     with _noting_signals() as noted:
-        yield from _run(run, tasks, workers, noted)
+        yield from _run(run, tasks, workers, noted, stop)
 
 
 def _run(
-    run: Callable[[Task], Outcome], tasks: Sequence[Task], workers: int, noted: list[int]
+    run: Callable[[Task], Outcome],
+    tasks: Sequence[Task],
+    workers: int,
+    noted: list[int],
+    stop: Callable[[], bool] | None,
 ) -> Iterator[Outcome]:
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # inherited (module doc)
     processes: list[multiprocessing.Process] = []
@@ -90,6 +105,8 @@ def _run(
                 return
             if noted:  # a handler ran and its KeyboardInterrupt was lost (module doc)
                 raise KeyboardInterrupt
+            if stop is not None and stop():
+                raise Cancelled
             for ready in wait(busy, timeout=POLL_S):  # a signal is handled between waits
                 connection = busy.pop(busy.index(ready))  # type: ignore[arg-type]
                 try:

@@ -8,6 +8,7 @@ is returned: the engine never hands out a matching it has not verified.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from appariement.matching.engine.model import Instance, Problem, paused_gc
 from appariement.matching.engine.neighbourhood import SEARCHED_FROM, more_placed
 from appariement.matching.engine.objective import Objective, evaluate
 from appariement.matching.engine.optimal import solve_exact, solver_version
-from appariement.matching.engine.processes import run_in_processes
+from appariement.matching.engine.processes import Cancelled, run_in_processes
 from appariement.matching.engine.promotion import promoted_deferred_acceptance
 from appariement.matching.engine.reasons import unassigned_reasons
 from appariement.matching.engine.result import Result
@@ -155,6 +156,7 @@ def _run_all(
     workers: int,
     progress: Progress | None,
     interruptible: bool = False,
+    cancel: threading.Event | None = None,
 ) -> dict[str, PartitionOutcome]:
     run = partial(
         solve_partition,
@@ -167,15 +169,19 @@ def _run_all(
     outcomes: dict[str, PartitionOutcome] = {}
     total = len(order)
     alone = workers <= 1 or total <= 1
-    if method == "deferred_acceptance" or total == 0 or (alone and not interruptible):
+    stoppable = interruptible or cancel is not None
+    if method == "deferred_acceptance" or total == 0 or (alone and not stoppable):
         # Deferred acceptance takes well under a second for a national instance: worker
         # processes would cost more (start-up, sending the partitions) than they save.
         for pb in order:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
             outcomes[pb.partition] = run(pb)
             if progress:
                 progress(len(outcomes), total)
         return outcomes
-    for outcome in run_in_processes(run, order, workers):
+    stop = None if cancel is None else cancel.is_set
+    for outcome in run_in_processes(run, order, workers, stop=stop):
         outcomes[outcome.partition] = outcome
         if progress:
             progress(len(outcomes), total)
@@ -192,6 +198,7 @@ def solve(
     progress: Progress | None = None,
     work_limit: float | None = None,
     interruptible: bool = False,
+    cancel: threading.Event | None = None,
 ) -> Result:
     """Match `instance`. `method="optimal"`: among all weakly stable matchings, the most
     assigned, then most perfect couples, most hearts, fewest rank points (DESIGN §4);
@@ -207,7 +214,13 @@ def solve(
     `interruptible=True` runs the optimal searches in worker processes even for one
     partition or one worker: a CP-SAT search running in this process sees a Ctrl-C or a
     SIGTERM only when it returns, which with no limit may be never. A caller that must be
-    able to stop a run (the CLI, a service) passes it; tests on tiny instances need not."""
+    able to stop a run (the CLI, a service) passes it; tests on tiny instances need not.
+
+    `cancel`, set from another thread, stops the run within POLL_S (processes.py): solve
+    raises Cancelled, its worker processes stopped, nothing returned. Signals reach only
+    the main thread; a service that solves from a worker thread stops a run this way, when
+    it shuts down or an operator calls the run off. Given it, the searches run in worker
+    processes, as with `interruptible`."""
     if method not in ("optimal", "deferred_acceptance"):
         raise ValueError(f"unknown method {method!r} (optimal | deferred_acceptance)")
     started = time.perf_counter()
@@ -221,6 +234,7 @@ def solve(
         workers=workers if workers is not None else available_cpus(),
         progress=progress,
         interruptible=interruptible,
+        cancel=cancel,
     )
     with paused_gc():  # assembling and checking build many acyclic objects (see paused_gc)
         result = _assemble(instance, problems, outcomes, seed=seed, method=method)
