@@ -114,6 +114,45 @@ def test_a_cancelled_event_stops_deferred_acceptance_too() -> None:
     assert solve(inst, method="deferred_acceptance").assignments  # the same, not cancelled
 
 
+HELD = threading.Lock()  # as a lock of logging, a C library or the solver, held by a thread
+
+
+def _needs_the_lock(x: int) -> int:
+    with HELD:
+        return x
+
+
+def test_workers_never_inherit_a_lock_another_thread_holds() -> None:
+    # A service solves while other threads run: a plain fork copied the lock held, for ever
+    # held in the worker, which hung on it (here stopped after 20 s, Cancelled).
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with HELD:
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        deadline = time.monotonic() + 20
+        got = run_in_processes(
+            _needs_the_lock, [1, 2, 3], 2, stop=lambda: time.monotonic() > deadline
+        )
+        assert sorted(got) == [1, 2, 3]
+    finally:
+        release.set()
+        holder.join(10)
+    assert multiprocessing.active_children() == []
+    # Alone in its process, the run forks as before (the CLI: no server to start).
+    assert sorted(run_in_processes(_parent_pid, [1, 2], 2)) == [os.getpid()] * 2
+
+
+def _parent_pid(_: int) -> int:
+    return os.getppid()
+
+
 STOPPED_AROUND_A_FORK = """
 import os, signal, sys, time
 from appariement.matching.engine.processes import run_in_processes

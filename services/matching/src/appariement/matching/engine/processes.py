@@ -22,11 +22,19 @@ itself when a noted signal left it still running. On the way out it closes the p
 it joins the workers, and kills one that terminate() did not end within STOP_S: a run never
 waits on a worker that will not stop. A worker closes its copy of the parent's end of its
 pipe, so that it ends when the parent dies, even killed (it waited on that pipe for ever).
+
+Workers are forked from the caller when it runs alone (the CLI), and from a fork server
+when other threads are running (a service): a fork copies the locks other threads hold at
+that moment, held for ever in the child, where using one hangs the worker (a lock held by a
+thread the fork did not copy). The fork server is a clean, single-threaded process that
+has imported the engine once, so each worker still starts in milliseconds.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
+import multiprocessing.forkserver
 import signal
 import threading
 import traceback
@@ -76,15 +84,16 @@ def _run(
     noted: list[int],
     stop: Callable[[], bool] | None,
 ) -> Iterator[Outcome]:
+    context = _context()
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)  # inherited (module doc)
-    processes: list[multiprocessing.Process] = []
+    processes: list[multiprocessing.process.BaseProcess] = []
     idle: list[Connection] = []
     busy: list[Connection] = []
     try:
         for _ in range(min(workers, len(tasks))):
-            parent, child = multiprocessing.Pipe()
+            parent, child = context.Pipe()
             idle.append(parent)
-            process = multiprocessing.Process(target=_serve, args=(child, parent, run), daemon=True)
+            process = context.Process(target=_serve, args=(child, parent, run), daemon=True)
             processes.append(process)  # before start: an interrupt there must stop it too
             process.start()
             child.close()
@@ -121,14 +130,24 @@ def _run(
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for connection in idle + busy:  # an idle worker reads the end of its pipe and ends
             connection.close()
-        started = [process for process in processes if process.pid is not None]
-        for process in started:  # a busy one is stopped
-            process.terminate()
-        for process in started:
-            process.join(STOP_S)
-            if process.exitcode is None:
-                process.kill()
-                process.join()
+        started = [worker for worker in processes if worker.pid is not None]
+        for worker in started:  # a busy one is stopped
+            worker.terminate()
+        for worker in started:
+            worker.join(STOP_S)
+            if worker.exitcode is None:
+                worker.kill()
+                worker.join()
+
+
+def _context() -> multiprocessing.context.ForkContext | multiprocessing.context.ForkServerContext:
+    """Fork when this process runs one thread, else a fork server (module doc), started
+    here, before the stopping signals are blocked: it would keep them blocked for ever."""
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    multiprocessing.forkserver.set_forkserver_preload([__name__.rpartition(".")[0] + ".solve"])
+    multiprocessing.forkserver.ensure_running()
+    return multiprocessing.get_context("forkserver")
 
 
 @contextmanager
