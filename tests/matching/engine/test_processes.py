@@ -145,12 +145,6 @@ def test_workers_never_inherit_a_lock_another_thread_holds() -> None:
         release.set()
         holder.join(10)
     assert multiprocessing.active_children() == []
-    # Alone in its process, the run forks as before (the CLI: no server to start).
-    assert sorted(run_in_processes(_parent_pid, [1, 2], 2)) == [os.getpid()] * 2
-
-
-def _parent_pid(_: int) -> int:
-    return os.getppid()
 
 
 STOPPED_AROUND_A_FORK = """
