@@ -7,7 +7,7 @@ time in ten after a Ctrl-C here, the executor likewise). Here the main thread ha
 worker one partition at a time over the worker's own pipe, and on any exception terminates
 and joins the workers: there is nothing else to wait for.
 
-Workers start with Ctrl-C and SIGTERM blocked, then ignore Ctrl-C (a terminal sends it to
+Forked workers start with Ctrl-C and SIGTERM blocked, then ignore Ctrl-C (a terminal sends it to
 every process of the run, and the parent alone decides what it means) and take SIGTERM's
 default action, so that terminate() ends them. Until then a worker runs the parent's
 handlers: a worker stopped while it was still starting raised KeyboardInterrupt inside one
@@ -27,7 +27,9 @@ Workers are forked from the caller when it runs alone (the CLI), and from a fork
 when other threads are running (a service): a fork copies the locks other threads hold at
 that moment, held for ever in the child, where using one hangs the worker (a lock held by a
 thread the fork did not copy). The fork server is a clean, single-threaded process that
-has imported the engine once, so each worker still starts in milliseconds.
+has imported the engine once, so each worker still starts in milliseconds. Such a caller
+stops a run with `stop` (a service's worker thread, which no signal reaches); a worker of
+the server still starting when a terminal's Ctrl-C comes may die of it (WorkerDied).
 """
 
 from __future__ import annotations
