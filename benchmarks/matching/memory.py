@@ -56,12 +56,18 @@ def tree_rss_kib(root: int, skip: int | None = None) -> int:
 
 
 def sample(root: int, interval_s: float) -> None:
-    """The sampler process: sample `root`'s tree (itself left out) until a line comes on
-    stdin, then print the peak in MiB."""
+    """The sampler process: from a first line on stdin, sample `root`'s tree (itself left
+    out) until a second line comes, then print the peak in MiB."""
     me, peak = os.getpid(), 0
+    sys.stdin.readline()
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
-    print("ready", flush=True)
+
+    def until_told() -> None:
+        sys.stdin.readline()
+        stop.set()
+
+    threading.Thread(target=until_told, daemon=True).start()
+    print("sampling", flush=True)
     while not stop.is_set():
         peak = max(peak, tree_rss_kib(root, skip=me))
         stop.wait(interval_s)
@@ -69,25 +75,32 @@ def sample(root: int, interval_s: float) -> None:
 
 
 class PeakMemory:
-    """Context manager: ``peak_mib`` (sampled process tree) and ``rusage_mib`` afterwards."""
+    """Context manager: ``peak_mib`` (sampled process tree) and ``rusage_mib`` afterwards.
+
+    Build it before the process grows (before generating the instance): the sampler starts
+    then. The getrusage figure is read before the sampler is waited for, since a child's
+    peak includes the memory of the process it was forked from."""
 
     def __init__(self, interval_s: float = 0.01) -> None:
         self.interval_s = interval_s
         self.peak_mib = 0.0
         self.rusage_mib = 0.0
-        self._available = (PROC / "self" / "status").exists()
         self._sampler: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> PeakMemory:
-        if self._available:
+        if (PROC / "self" / "status").exists():
             self._sampler = subprocess.Popen(
-                [sys.executable, __file__, str(os.getpid()), str(self.interval_s)],
+                [sys.executable, __file__, str(os.getpid()), str(interval_s)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
+
+    def __enter__(self) -> PeakMemory:
+        if self._sampler is not None:
+            assert self._sampler.stdin is not None
             assert self._sampler.stdout is not None
-            self._sampler.stdout.readline()  # "ready": sampling from here on
+            self._sampler.stdin.write("start\n")
+            self._sampler.stdin.flush()
+            self._sampler.stdout.readline()  # "sampling": from here on
         return self
 
     def __exit__(
@@ -97,11 +110,19 @@ class PeakMemory:
         tb: TracebackType | None,
     ) -> None:
         if self._sampler is not None:
-            out, _ = self._sampler.communicate("stop\n", timeout=30)
-            self.peak_mib = float(out)
+            assert self._sampler.stdin is not None
+            assert self._sampler.stdout is not None
+            self._sampler.stdin.write("stop\n")
+            self._sampler.stdin.close()
+            self.peak_mib = float(self._sampler.stdout.readline())
+            self._sampler.stdout.close()
+        # Before the sampler is waited for: getrusage counts only children waited for, and
+        # the sampler's peak includes this process as it was when the sampler was forked.
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         self.rusage_mib = (own + children) / 1024  # Linux reports KiB
+        if self._sampler is not None:
+            self._sampler.wait(timeout=30)
 
 
 if __name__ == "__main__":

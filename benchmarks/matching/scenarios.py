@@ -120,6 +120,7 @@ def national(
     work_limit: float | None,
 ) -> dict[str, Any]:
     size = NATIONAL_QUICK if quick else NATIONAL
+    memory = PeakMemory()  # its sampler starts while this process is small (memory.py)
     started = time.perf_counter()
     d = generate(
         candidates=size["candidates"],
@@ -129,7 +130,7 @@ def national(
         seed=seed,
     )
     generated = time.perf_counter()
-    with PeakMemory() as memory:
+    with memory:
         inst = Instance.from_dict(d)
         parsed = time.perf_counter()
         res = solve(
