@@ -28,8 +28,12 @@ when other threads are running (a service): a fork copies the locks other thread
 that moment, held for ever in the child, where using one hangs the worker (a lock held by a
 thread the fork did not copy). The fork server is a clean, single-threaded process that
 has imported the engine once, so each worker still starts in milliseconds. Such a caller
-stops a run with `stop` (a service's worker thread, which no signal reaches); a worker of
-the server still starting when a terminal's Ctrl-C comes may die of it (WorkerDied).
+stops a run with `stop` (a service's worker thread, which no signal reaches). A terminal's
+Ctrl-C reaches the server and its workers too: one that comes while the server imports the
+engine (a second) or a worker starts prints their KeyboardInterrupt, but the caller stops
+all the same (45 Ctrl-Cs at random moments of a threaded run: each stopped it, nothing left
+running). The server must be able to import the caller's main module, which therefore must
+not start a run when imported (multiprocessing's rule for "forkserver" and "spawn").
 """
 
 from __future__ import annotations
