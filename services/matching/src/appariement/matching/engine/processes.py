@@ -32,8 +32,9 @@ stops a run with `stop` (a service's worker thread, which no signal reaches). A 
 Ctrl-C reaches the server and its workers too: one that comes while the server imports the
 engine (a second) or a worker starts prints their KeyboardInterrupt, but the caller stops
 all the same (45 Ctrl-Cs at random moments of a threaded run: each stopped it, nothing left
-running). The server must be able to import the caller's main module, which therefore must
-not start a run when imported (multiprocessing's rule for "forkserver" and "spawn").
+running). Each of its workers imports the caller's main module (a script; `python -m`'s
+`__main__` is left alone), which must therefore not start a run when imported
+(multiprocessing's rule for "forkserver" and "spawn").
 """
 
 from __future__ import annotations
