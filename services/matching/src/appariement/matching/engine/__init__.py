@@ -1,9 +1,12 @@
 """The matching engine: pure, no I/O (but the CLI), the same for the service, ops and auditors.
 
-    inst = Instance.from_dict(data)            # validated; InvalidInstance names the entry
-    res = solve(inst, seed=0, method="optimal")
+    inst = Instance.from_dict(data)            # validated; InvalidInstance: .field, .reason
+    res = solve(inst, seed=0, method="optimal", work_limit=10)
     assert check(inst, res) == []              # solve() already verified it
     res.to_dict()                              # RESULT.json
+
+A service solving from a worker thread passes `cancel=threading.Event()` and sets it to stop
+the run (solve raises Cancelled); its worker processes then start from a fork server.
 
 Rules: DESIGN.md §4 (weak stability; most assigned, then perfect couples, hearts, ranks).
 """
