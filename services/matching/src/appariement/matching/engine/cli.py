@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except WorkerDied:
         print(
-            "erreur : un processus de calcul a été tué en cours de route (mémoire épuisée ?) ; "
+            "erreur: un processus de calcul a été tué en cours de route (mémoire épuisée ?) ; "
             "aucun fichier écrit. Moins de processus (--workers) demandent moins de mémoire.",
             file=sys.stderr,
         )
