@@ -168,7 +168,9 @@ def test_an_unassigned_candidate_must_be_given_the_reason_the_instance_implies()
         ("reason", "d"),
     ]
     (v,) = check(REASONS, Result({"a": "p"}, right | {"c": "outranked"}))
-    assert v.message == "le candidat c est non affecté pour 'outranked', attendu 'no_place'"
+    assert v.message == (
+        "le candidat c est non affecté avec le motif 'outranked', attendu 'no_place'"
+    )
     document = {
         "assignments": [{"candidate": "a", "post": "p"}],
         "unassigned": [
@@ -177,7 +179,9 @@ def test_an_unassigned_candidate_must_be_given_the_reason_the_instance_implies()
     }
     (v,) = check(REASONS, Result.from_dict(document))
     assert (v.kind, v.candidate, v.post) == ("reason", "b", None)
-    assert v.message == "le candidat b est non affecté pour 'whatever', attendu 'outranked'"
+    assert v.message == (
+        "le candidat b est non affecté avec le motif 'whatever', attendu 'outranked'"
+    )
 
 
 def test_violation_messages_are_readable() -> None:

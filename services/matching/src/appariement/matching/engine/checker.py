@@ -62,7 +62,9 @@ def check(instance: Instance, result: Result | Mapping[str, str]) -> list[Violat
         expected = unassigned_reasons(instance, result.assignments)
         violations += [
             Violation(
-                "reason", f"le candidat {c} est non affecté pour {r!r}, attendu {expected[c]!r}", c
+                "reason",
+                f"le candidat {c} est non affecté avec le motif {r!r}, attendu {expected[c]!r}",
+                c,
             )
             for c, r in sorted(result.unassigned.items())
             if c in expected and r != expected[c]
