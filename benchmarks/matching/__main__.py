@@ -107,7 +107,7 @@ def _print(figures: dict[str, dict[str, Any]]) -> None:
             f"time limit per partition {f['time_limit_s'] or 'none'}, "
             f"work limit {f['work_limit'] or 'none'}"
         )
-        target = "≤ 2 s" if f["method"] != "optimal" else "≤ 20 s"
+        target = "≤ 20 s" if f["method"] == "optimal" else "≤ 2 s"
         if short:
             target = "none: the issue's are for 10–30 wishes"
         print(
