@@ -134,7 +134,7 @@ def _print(figures: dict[str, dict[str, Any]]) -> None:
     if {"national-optimal", "national-deferred_acceptance"} <= national.keys():
         a = national["national-optimal"]["objective"]
         b = national["national-deferred_acceptance"]["objective"]
-        print("\n   optimal − deferred acceptance:")
+        print("\n   national-optimal − national-deferred_acceptance (the same instance):")
         for key in ("assigned", "perfect_couples", "total_hearts", "sum_of_ranks"):
             print(f"     {key}: {a[key]:,} vs {b[key]:,} ({a[key] - b[key]:+,})")
 
