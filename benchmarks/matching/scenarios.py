@@ -6,9 +6,9 @@
    (12,000 candidates, 14,000 places, 500 partitions, one of about 1,000 candidates), 10–30
    wishes per candidate as the issue sets it.
 3. ``national-optimal-short-lists``: the same round with 5–15 wishes per candidate, where the
-   national targets hold: the length of the wish lists, more than the number of candidates,
-   decides how hard a round is (benchmarks/README.md), and this run shows whether a change
-   keeps the regime the engine already masters.
+   national targets hold: the ties that 0–5 hearts make in long wish lists, more than the
+   number of candidates, decide how hard a round is (benchmarks/README.md), and this run
+   shows whether a change keeps the regime the engine already masters.
 """
 
 from __future__ import annotations

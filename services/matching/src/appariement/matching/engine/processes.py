@@ -152,7 +152,8 @@ def _run(
 
 def _context() -> multiprocessing.context.ForkContext | multiprocessing.context.ForkServerContext:
     """Fork when this process runs one thread, else a fork server (module doc), started
-    here, before the stopping signals are blocked: it would keep them blocked for ever."""
+    here if it is not running yet; it begins with no signal blocked, whatever this thread
+    blocks (module doc)."""
     if threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     multiprocessing.forkserver.set_forkserver_preload([__name__.rpartition(".")[0] + ".solve"])
