@@ -183,13 +183,12 @@ def build_model(problem: Problem) -> tuple[cp_model.CpModel, list[cp_model.IntVa
     pairs = problem.pairs
     m = cp_model.CpModel()
     x = [m.new_bool_var(f"x{k}") for k in range(len(pairs))]
-    of_candidate: dict[int, list[int]] = {}
+    of_candidate = _usable_of_candidate(problem)
     of_post: dict[int, list[int]] = {}
     for k, pair in enumerate(pairs):
         if problem.capacity[pair.post] == 0:
             m.add(x[k] == 0)
             continue
-        of_candidate.setdefault(pair.candidate, []).append(k)
         of_post.setdefault(pair.post, []).append(k)
 
     holds: dict[tuple[int, int], cp_model.IntVar] = {}  # (candidate, hearts) -> A
@@ -232,6 +231,16 @@ def build_model(problem: Problem) -> tuple[cp_model.CpModel, list[cp_model.IntVa
             pair = pairs[k]
             m.add_bool_or([holds[d, pair.hearts], full[pair.post, pair.rank]])
     return m, x
+
+
+def _usable_of_candidate(problem: Problem) -> dict[int, list[int]]:
+    """Each candidate's pairs with a post that has places, in pair order (candidates with
+    none are absent)."""
+    of_candidate: dict[int, list[int]] = {}
+    for k, pair in enumerate(problem.pairs):
+        if problem.capacity[pair.post] > 0:
+            of_candidate.setdefault(pair.candidate, []).append(k)
+    return of_candidate
 
 
 def new_solver(*, seed: int, budget: Budget) -> cp_model.CpSolver:
@@ -317,10 +326,7 @@ def _solve_exact(problem: Problem, *, seed: int, warm: list[int], budget: Budget
             current[k] = 1.0
 
     usable = [k for k, pair in enumerate(problem.pairs) if problem.capacity[pair.post] > 0]
-    by_candidate: dict[int, list[int]] = {}
-    for k in usable:
-        by_candidate.setdefault(problem.pairs[k].candidate, []).append(k)
-    placeable = list(by_candidate.values())  # the usable pairs of each candidate with any
+    placeable = list(_usable_of_candidate(problem).values())
     searches = _searches(problem, usable, objective_levels(problem))
     reserve = budget.share(RESERVE)  # kept for the later searches if one stops unproven
     assigned: int | None = None  # the first level's optimum, once settled
